@@ -1,0 +1,31 @@
+# The whole set-up on a fresh machine is one of these two targets:
+#   make pipeline   create .venv if missing, install, run the pipeline (dvc repro) on params.yaml's profile
+#   make test       create .venv if missing, install, run the test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: pipeline test lint dvc-yaml clean-venv
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --constraint constraints.txt --editable '.[dev]'
+	@touch $(STAMP)
+
+pipeline: $(STAMP)
+	$(BIN)/soundsafe pipeline run
+
+# pytest exits 5 when it collects no tests; that is not a failure of the suite.
+test: $(STAMP)
+	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
+
+lint: $(STAMP)
+	$(BIN)/ruff check soundsafe tests
+
+dvc-yaml: $(STAMP)
+	$(BIN)/soundsafe pipeline dvc render
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""The ``soundsafe`` command line."""

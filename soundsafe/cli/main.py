@@ -1,0 +1,166 @@
+"""``soundsafe``: run pipeline steps, the whole pipeline, ingest and validate data.
+
+Exit codes: 0 success; 1 the work failed (bad data, a failed step; the message says why); 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+_EPILOG = """examples:
+  soundsafe pipeline run                 # dvc repro on the active profile (params.yaml: profile)
+  soundsafe pipeline run --profile ci    # switch profile, then run; only changed steps re-run
+  soundsafe steps                        # list the registered steps
+  soundsafe step corpus                  # run one step (what dvc.yaml calls)
+  soundsafe ingest ~/music --out data/my_corpus --metadata ~/music/metadata.csv
+  soundsafe validate data/my_corpus/manifest.parquet
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="soundsafe", description=__doc__.splitlines()[0].split(": ", 1)[1],
+                                     epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    step = sub.add_parser("step", help="run one pipeline step (as dvc.yaml does)")
+    step.add_argument("name", help="step name (see `soundsafe steps`)")
+    step.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
+    step.add_argument("--profile", help="override the params file's active profile for this run")
+
+    sub.add_parser("steps", help="list the registered steps with their hardware class and artifacts")
+
+    pipeline = sub.add_parser("pipeline", help="run or render the whole pipeline")
+    psub = pipeline.add_subparsers(dest="pipeline_command", required=True, metavar="ACTION")
+    prun = psub.add_parser("run", help="dvc repro under one MLflow parent run (a child run per step)")
+    prun.add_argument("--profile", choices=("ci", "local", "full"),
+                      help="set params.yaml's active profile first (kept for later runs)")
+    prun.add_argument("--force", action="store_true", help="re-run every step even if nothing changed")
+    dvc = psub.add_parser("dvc", help="the DVC adapter").add_subparsers(dest="dvc_command", required=True,
+                                                                        metavar="ACTION")
+    render = dvc.add_parser("render", help="write dvc.yaml from the step registry")
+    render.add_argument("--check", action="store_true", help="only check dvc.yaml is up to date (exit 1 if not)")
+
+    ingest = sub.add_parser("ingest", help="turn a folder of audio files into a corpus manifest")
+    ingest.add_argument("src", type=Path, help="folder with wav/flac/ogg/mp3/… files (searched recursively)")
+    ingest.add_argument("--out", type=Path, default=Path("data/ingested"), help="output folder (replaced)")
+    ingest.add_argument("--metadata", type=Path, help="CSV with a 'file' column and metadata record fields")
+    ingest.add_argument("--sample-rate", type=int, default=44100, help="resample to this rate (default 44100)")
+
+    validate = sub.add_parser("validate", help="validate a manifest and its audio (Great Expectations)")
+    validate.add_argument("manifest", type=Path, help="manifest.parquet to check")
+    validate.add_argument("--params", type=Path, default=Path("params.yaml"),
+                          help="params file whose 'validate' section sets the rules")
+    validate.add_argument("--report-dir", type=Path, help="where to write report.json and files.csv "
+                          "(default: beside the manifest, in validation/)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from soundsafe.ingest import IngestError
+    from soundsafe.manifest import ManifestError
+    from soundsafe.params import ParamsError
+    from soundsafe.validation.core import DataValidationError
+
+    try:
+        return _dispatch(args)
+    except DataValidationError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except (ParamsError, ManifestError, IngestError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"soundsafe: error: {message}", file=sys.stderr)
+        return 1
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    root = Path.cwd()
+    if args.command == "step":
+        from soundsafe.steps.runner import run_step
+
+        metrics = run_step(args.name, root, args.params, args.profile)
+        print(" ".join(f"{k}={v}" for k, v in metrics.items()))
+        return 0
+    if args.command == "steps":
+        from soundsafe.steps.registry import STEPS, topological_order
+
+        by_name = {s.name: s for s in STEPS}
+        for name in topological_order():
+            s = by_name[name]
+            print(f"{s.name:22s} {s.hardware:5s} {', '.join(s.deps) or '-'} -> {', '.join(s.outs)}\n"
+                  f"{'':28s}{s.description}")
+        return 0
+    if args.command == "pipeline" and args.pipeline_command == "dvc":
+        return _render_dvc(root, check=args.check)
+    if args.command == "pipeline" and args.pipeline_command == "run":
+        return _run_pipeline(root, args.profile, args.force)
+    if args.command == "ingest":
+        from soundsafe.ingest import ingest_folder
+
+        df, rejected = ingest_folder(args.src, args.out, args.sample_rate, args.metadata)
+        print(f"ingested {len(df)} file(s) into {args.out / 'manifest.parquet'}; skipped {len(rejected)}"
+              + (f" (listed in {args.out / 'rejected.csv'})" if rejected else ""))
+        return 0
+    if args.command == "validate":
+        from soundsafe.params import load_params, resolve_section
+        from soundsafe.validation.core import validate_corpus
+
+        rules = resolve_section(load_params(args.params), "validate")
+        report_dir = args.report_dir or args.manifest.parent / "validation"
+        outcome, metrics = validate_corpus(args.manifest, rules, report_dir)
+        print(f"valid: {metrics['files']} file(s), {metrics['expectations']} expectations passed; "
+              f"report: {report_dir / 'report.json'}")
+        return 0
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+def _render_dvc(root: Path, check: bool) -> int:
+    from soundsafe.atomic import write_text
+    from soundsafe.params import load_params
+    from soundsafe.steps.dvc_yaml import render_dvc_yaml
+
+    text = render_dvc_yaml(load_params(root / "params.yaml"))
+    target = root / "dvc.yaml"
+    current = target.read_text(encoding="utf-8") if target.exists() else ""
+    if check:
+        if current != text:
+            print("dvc.yaml is out of date with the step registry: run `soundsafe pipeline dvc render`",
+                  file=sys.stderr)
+            return 1
+        print("dvc.yaml matches the step registry")
+        return 0
+    write_text(target, text)
+    print(f"wrote {target}")
+    return 0
+
+
+def _run_pipeline(root: Path, profile: str | None, force: bool) -> int:
+    from soundsafe.params import load_params, set_profile
+    from soundsafe.tracking import pipeline_run
+
+    if profile and set_profile(root / "params.yaml", profile):
+        print(f"params.yaml: active profile is now {profile!r}")
+    active = load_params(root / "params.yaml").get("profile", "local")
+    # Steps are run by dvc as `soundsafe step …`: make this environment's scripts come first on PATH.
+    bindir = str(Path(sys.executable).parent)
+    env_path = bindir + os.pathsep + os.environ.get("PATH", "")
+    dvc = shutil.which("dvc", path=env_path)
+    if dvc is None:
+        print("soundsafe: error: dvc is not installed in this environment (run `make pipeline`)", file=sys.stderr)
+        return 1
+    os.environ["PATH"] = env_path
+    with pipeline_run(root, active) as run_id:
+        print(f"MLflow parent run {run_id} (profile {active})", file=sys.stderr)
+        rc = subprocess.call([dvc, "repro", *(["--force"] if force else [])], cwd=root)
+        if rc != 0:
+            print(f"soundsafe: pipeline failed (dvc repro exited {rc}); see the step's message above",
+                  file=sys.stderr)
+            raise SystemExit(1)  # leaving the run's context this way marks the MLflow parent run FAILED
+    return 0

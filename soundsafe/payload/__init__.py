@@ -1,0 +1,1 @@
+"""Rights metadata: identifiers, the record schema, and (later) the keyed packet codec."""

@@ -1,0 +1,99 @@
+"""The step registry: every pipeline step declared once.
+
+A :class:`Step` names its inputs, outputs, the ``params.yaml`` sections it reads and its hardware class. The
+orchestrator adapters (``dvc.yaml`` now; Kubeflow and Azure ML later) are rendered from this table, never
+written by hand, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["HARDWARE_CLASSES", "STEPS", "Step", "edges", "get_step", "topological_order"]
+
+Hardware = Literal["cpu", "a100", "t4"]
+HARDWARE_CLASSES: tuple[Hardware, ...] = ("cpu", "a100", "t4")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One pipeline step: a command (``soundsafe step NAME``) over declared artifacts."""
+
+    name: str
+    description: str
+    entry: str  # "module:function" taking a StepContext and returning metrics
+    hardware: Hardware
+    params: tuple[str, ...]  # params.yaml sections read
+    deps: tuple[str, ...] = ()  # artifact paths produced by other steps (or user data)
+    outs: tuple[str, ...] = ()  # artifact paths this step produces (cached by DVC)
+    code: tuple[str, ...] = ()  # source folders whose change should re-run the step
+    metrics: str | None = None  # metrics JSON written by the runner from the entry's return value
+    reports: tuple[str, ...] = ()  # human-readable artifacts (not cached; kept on failure too)
+
+    def load(self) -> Callable[[Any], dict[str, float]]:
+        """Import and return the step's entry function (imports stay lazy: heavy deps load per step)."""
+        module, _, func = self.entry.partition(":")
+        return getattr(importlib.import_module(module), func)
+
+
+STEPS: tuple[Step, ...] = (
+    Step(
+        name="corpus",
+        description="Render the demo corpus from music21 scores (or ingest a folder of audio) into a manifest.",
+        entry="soundsafe.corpus.step:run",
+        hardware="cpu",
+        params=("corpus",),
+        outs=("data/corpus",),
+        code=("soundsafe/corpus", "soundsafe/audio", "soundsafe/payload", "soundsafe/manifest.py"),
+        metrics="reports/corpus/metrics.json",
+    ),
+    Step(
+        name="validate",
+        description="Check the manifest and audio statistics with Great Expectations; stop on bad data.",
+        entry="soundsafe.validation.step:run",
+        hardware="cpu",
+        params=("validate",),
+        deps=("data/corpus",),
+        outs=("data/validated",),
+        code=("soundsafe/validation", "soundsafe/payload", "soundsafe/manifest.py"),
+        metrics="reports/validate/metrics.json",
+        reports=("reports/validate/report.json", "reports/validate/files.csv"),
+    ),
+)
+
+
+def get_step(name: str) -> Step:
+    """Look a step up by name, with the list of known steps in the error."""
+    for step in STEPS:
+        if step.name == name:
+            return step
+    raise KeyError(f"unknown step {name!r}; known steps: {', '.join(s.name for s in STEPS)}")
+
+
+def edges(steps: tuple[Step, ...] = STEPS) -> set[tuple[str, str]]:
+    """(producer, consumer) pairs: a step depends on another when it reads a path the other writes."""
+    producers = {out: s.name for s in steps for out in s.outs}
+    found = set()
+    for step in steps:
+        for dep in step.deps:
+            for out, producer in producers.items():
+                if dep == out or dep.startswith(out.rstrip("/") + "/"):
+                    found.add((producer, step.name))
+    return found
+
+
+def topological_order(steps: tuple[Step, ...] = STEPS) -> list[str]:
+    """Step names in an order that runs every producer before its consumers."""
+    pending = {s.name: {a for a, b in edges(steps) if b == s.name} for s in steps}
+    order: list[str] = []
+    while pending:
+        ready = sorted(n for n, before in pending.items() if before <= set(order))
+        if not ready:
+            raise ValueError(f"the step graph has a cycle among: {', '.join(sorted(pending))}")
+        order.extend(ready)
+        for n in ready:
+            del pending[n]
+    return order

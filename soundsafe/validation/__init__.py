@@ -1,0 +1,1 @@
+"""Data validation: per-file audio statistics checked by a Great Expectations suite."""
