@@ -74,7 +74,7 @@ def assign_splits(sources: list[str], fractions: dict[str, float]) -> dict[str, 
     """
     unique = list(dict.fromkeys(sources))
     n = len(unique)
-    counts = {name: int(round(frac * n)) for name, frac in fractions.items() if name != "train"}
+    counts = {name: round(frac * n) for name, frac in fractions.items() if name != "train"}
     for name, frac in fractions.items():
         if name != "train" and frac > 0 and counts[name] == 0 and n > len(fractions) - 1:
             counts[name] = 1

@@ -34,7 +34,7 @@ def test_a_typo_in_a_profile_fails_loudly() -> None:
 def test_unknown_profile_and_section(tmp_path: Path) -> None:
     bad = tmp_path / "params.yaml"
     bad.write_text("profile: huge\n")
-    with pytest.raises(ParamsError, match="huge.*ci, local, full"):
+    with pytest.raises(ParamsError, match=r"huge.*ci, local, full"):
         load_params(bad)
     with pytest.raises(ParamsError, match="no section 'nope'"):
         resolve_section({"profile": "ci"}, "nope")

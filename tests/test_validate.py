@@ -46,7 +46,8 @@ def _corrupt(corpus: Path) -> tuple[str, str]:
 
 def _low_rate(corpus: Path) -> tuple[str, str]:
     tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(22050 * 2) / 22050)
-    return _replace_audio(corpus, np.stack([tone, tone], 1), 22050), "sample rate must be 44100 Hz (sample_rate = 22050)"
+    rel = _replace_audio(corpus, np.stack([tone, tone], 1), 22050)
+    return rel, "sample rate must be 44100 Hz (sample_rate = 22050)"
 
 
 def _nan(corpus: Path) -> tuple[str, str]:

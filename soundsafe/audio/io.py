@@ -33,7 +33,8 @@ def read_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
         try:
             return _read_with_ffmpeg(path)
         except Exception as av_error:  # PyAV raises many types; the message is what the user needs
-            raise AudioReadError(f"{path}: not readable as audio (libsndfile: {sf_error}; ffmpeg: {av_error})") from None
+            reason = f"libsndfile: {sf_error}; ffmpeg: {av_error}"
+            raise AudioReadError(f"{path}: not readable as audio ({reason})") from None
 
 
 def _read_with_ffmpeg(path: Path) -> tuple[np.ndarray, int]:

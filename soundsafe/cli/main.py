@@ -114,7 +114,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         rules = resolve_section(load_params(args.params), "validate")
         report_dir = args.report_dir or args.manifest.parent / "validation"
-        outcome, metrics = validate_corpus(args.manifest, rules, report_dir)
+        _outcome, metrics = validate_corpus(args.manifest, rules, report_dir)
         print(f"valid: {metrics['files']} file(s), {metrics['expectations']} expectations passed; "
               f"report: {report_dir / 'report.json'}")
         return 0

@@ -46,7 +46,7 @@ class DrumKit:
 def drum_hits(bar_q: float, beat_q: float, downbeat_q: float, length_q: float,
               rng: np.random.Generator) -> list[tuple[float, str, float]]:
     """(time in quarter notes, drum, velocity) for a simple pattern that fits the meter."""
-    beats = max(int(round(bar_q / beat_q)), 1)
+    beats = max(round(bar_q / beat_q), 1)
     hat_step = 0.5  # eighth notes, in simple and compound meters alike
     fill_every = int(rng.choice([4, 8]))
     hits: list[tuple[float, str, float]] = []
@@ -61,7 +61,7 @@ def drum_hits(bar_q: float, beat_q: float, downbeat_q: float, length_q: float,
                 hits.append((t, "kick", 1.0 if b == 0 else 0.85))
             else:
                 hits.append((t, "snare", 0.8))
-        steps = int(round(bar_q / hat_step))
+        steps = round(bar_q / hat_step)
         for s in range(steps):
             last = s == steps - 1 and (bar_index + 1) % fill_every == 0
             hits.append((bar_start + s * hat_step, "open_hat" if last else "hat", 0.5 if s % 2 == 0 else 0.35))

@@ -84,7 +84,8 @@ def _envelope(voice: Voice, n_hold: int, n_total: int, sr: int) -> np.ndarray:
     return env * tail
 
 
-def render_note(voice: Voice, midi: int, seconds: float, velocity: float, sr: int, rng: np.random.Generator) -> np.ndarray:
+def render_note(voice: Voice, midi: int, seconds: float, velocity: float, sr: int,
+                rng: np.random.Generator) -> np.ndarray:
     """One note as a mono float64 signal (written duration plus the voice's release)."""
     lo, hi = voice.midi_range
     while midi < lo:

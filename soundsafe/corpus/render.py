@@ -64,7 +64,7 @@ def render(piece: Piece, arr: Arrangement, seconds: float, sr: int, rng: np.rand
     """Render ``seconds`` of the arranged piece as float32 ``(frames, 2)``; looped when the piece is shorter."""
     q_seconds = 60.0 / arr.tempo_qpm
     window_q = seconds / q_seconds
-    n = int(round(seconds * sr))
+    n = round(seconds * sr)
     mix = np.zeros((n + sr, 2))  # one second of headroom for release tails
     # Begin on the bar of the first note (skipping a pickup or a late entry): no silent intro.
     first_q = min(e.start_q for part in piece.parts for e in part)
@@ -72,7 +72,7 @@ def render(piece: Piece, arr: Arrangement, seconds: float, sr: int, rng: np.rand
     loops = int(np.ceil((window_q + start_q) / piece.length_q))
 
     def place(signal: np.ndarray, at_q: float, pan: float) -> None:
-        at = int(round((at_q - start_q) * q_seconds * sr))
+        at = round((at_q - start_q) * q_seconds * sr)
         if at < 0 or at >= n:
             return
         seg = signal[: mix.shape[0] - at]

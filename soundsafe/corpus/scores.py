@@ -123,7 +123,7 @@ def load_piece(source: str, style: str) -> Piece:
             if dur <= 0:  # grace notes and chord symbols carry no duration
                 continue
             for pitch in note.pitches:
-                events.append(NoteEvent(float(note.offset), dur, int(round(pitch.ps)), 1.0))
+                events.append(NoteEvent(float(note.offset), dur, round(pitch.ps), 1.0))
         if events:
             parts.append(tuple(sorted(events, key=lambda e: (e.start_q, e.midi))))
     if not parts:
@@ -146,7 +146,10 @@ def load_piece(source: str, style: str) -> Piece:
 
 
 # Triads as scale degrees (semitones above the tonic) in major and minor keys.
-_CHORDS = {"major": ((0, 4, 7), (5, 9, 0), (7, 11, 2), (9, 0, 4)), "minor": ((0, 3, 7), (5, 8, 0), (7, 11, 2), (3, 7, 10))}
+_CHORDS = {
+    "major": ((0, 4, 7), (5, 9, 0), (7, 11, 2), (9, 0, 4)),
+    "minor": ((0, 3, 7), (5, 8, 0), (7, 11, 2), (3, 7, 10)),
+}
 
 
 def _with_accompaniment(piece: Piece, score: object) -> Piece:

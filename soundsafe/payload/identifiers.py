@@ -142,7 +142,9 @@ def validate_grid(value: str) -> str:
     """Validate a Global Release Identifier (``A1-2425G-ABC1234002-M``) and return it compact."""
     code = _compact(value, "GRid")
     if not re.fullmatch(r"A1[A-Z0-9]{5}[A-Z0-9]{10}[A-Z0-9]", code):
-        raise IdentifierError(f"GRid {value!r} is malformed: expected A1, 5-character issuer, 10-character release, check")
+        raise IdentifierError(
+            f"GRid {value!r} is malformed: expected A1, a 5-character issuer, a 10-character release and a check"
+        )
     expected = mod37_36_check_char(code[:-1])
     if code[-1] != expected:
         raise IdentifierError(f"GRid {value!r} has check character {code[-1]}, expected {expected}")

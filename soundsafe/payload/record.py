@@ -80,7 +80,8 @@ def _language(value: Any) -> list[str]:
 
 def _duration(value: Any) -> list[str]:
     # ISO 8601 duration as DDEX writes it, e.g. PT3M25S or PT30.5S.
-    if not isinstance(value, str) or not re.fullmatch(r"PT(?:\d+H)?(?:\d+M)?(?:\d+(?:\.\d+)?S)?", value) or value == "PT":
+    pattern = r"PT(?:\d+H)?(?:\d+M)?(?:\d+(?:\.\d+)?S)?"
+    if not isinstance(value, str) or not re.fullmatch(pattern, value) or value == "PT":
         return [f"{value!r} is not an ISO 8601 duration such as PT3M25S"]
     return []
 
@@ -145,7 +146,8 @@ def record_problems(record: Any) -> list[str]:
     for name, check in FIELDS.items():
         if name in record:
             problems += [f"{name}: {p}" for p in check(record[name])]
-    shared = [e.get("share", 0) for k in ("writers", "publishers") for e in record.get(k) or [] if isinstance(e, Mapping)]
+    owners = [e for k in ("writers", "publishers") for e in record.get(k) or [] if isinstance(e, Mapping)]
+    shared = [e.get("share", 0) for e in owners]
     if shared and all(isinstance(s, int | float) for s in shared) and abs(sum(shared) - 100.0) > 0.01:
         problems.append(f"writers+publishers: ownership shares add up to {sum(shared):g} %, expected 100 %")
     return problems

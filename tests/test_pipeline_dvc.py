@@ -1,0 +1,86 @@
+"""The real pipeline on the ci profile through DVC, with MLflow parent/child runs, in a throwaway clone."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+
+
+def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "SOUNDSAFE_PARENT_RUN_ID")}
+    env.update(GIT_ENV)
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A git repository holding the project's tracked files (what a fresh clone has)."""
+    dest = tmp_path_factory.mktemp("clone") / "soundsafe"
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for rel in files:
+        if (ROOT / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, dest / rel)
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "clone"]):
+        assert _run(cmd, dest).returncode == 0
+    return dest
+
+
+def _pipeline(project: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return _run([sys.executable, "-m", "soundsafe", "pipeline", "run", *extra], project)
+
+
+def test_ci_pipeline_runs_caches_and_reruns_only_what_changed(project: Path) -> None:
+    first = _pipeline(project, "--profile", "ci")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "Running stage 'corpus'" in first.stdout and "Running stage 'validate'" in first.stdout
+    corpus = json.loads((project / "reports/corpus/metrics.json").read_text())
+    assert corpus["tracks"] == 8 and corpus["tracks_test"] >= 1
+    assert json.loads((project / "reports/validate/metrics.json").read_text())["expectations_failed"] == 0
+    assert (project / "data/validated/manifest.parquet").is_file()
+
+    again = _pipeline(project)
+    assert again.returncode == 0
+    assert "Running stage" not in again.stdout, again.stdout
+
+    params = project / "params.yaml"
+    params.write_text(params.read_text().replace("max_silence_ratio: 0.5", "max_silence_ratio: 0.6"))
+    changed = _pipeline(project)
+    assert changed.returncode == 0, changed.stderr
+    assert "Running stage 'validate'" in changed.stdout and "Running stage 'corpus'" not in changed.stdout
+
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["soundsafe"])
+    parents = runs[runs["tags.soundsafe.kind"] == "pipeline"]
+    assert len(parents) == 3
+    first_parent = parents.sort_values("start_time").iloc[0]["run_id"]
+    children = runs[runs["tags.mlflow.parentRunId"] == first_parent]
+    assert sorted(children["tags.mlflow.runName"]) == ["corpus", "validate"]
+    assert set(children["status"]) == {"FINISHED"}
+    assert float(children[children["tags.mlflow.runName"] == "corpus"]["metrics.tracks"].iloc[0]) == 8
+
+
+def test_bad_data_stops_the_pipeline_with_a_readable_summary(project: Path) -> None:
+    params = project / "params.yaml"
+    original = params.read_text()
+    params.write_text(original.replace("  sample_rate: 44100\n  channels", "  sample_rate: 48000\n  channels"))
+    try:
+        failed = _pipeline(project, "--profile", "ci")
+    finally:
+        params.write_text(original)
+    assert failed.returncode == 1
+    assert "data validation failed" in failed.stderr
+    assert "demo-00000.wav: sample rate must be 48000 Hz (sample_rate = 44100)" in failed.stderr
+    assert (project / "reports/validate/report.json").is_file()
