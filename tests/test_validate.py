@@ -83,6 +83,16 @@ def _missing_file(corpus: Path) -> tuple[str, str]:
     return df.loc[2, "path"], "file not found"
 
 
+def test_a_corpus_with_no_readable_file_names_every_file(corpus_copy: Path, tmp_path: Path) -> None:
+    df = read_manifest(corpus_copy / "manifest.parquet")
+    for rel in df["path"]:
+        (corpus_copy / rel).write_bytes(b"junk")
+    with pytest.raises(DataValidationError) as failure:
+        validate_corpus(corpus_copy / "manifest.parquet", VALIDATE_RULES, tmp_path / "reports")
+    for rel in df["path"]:
+        assert f"{corpus_copy / rel}: file is missing or not decodable" in str(failure.value)
+
+
 @pytest.mark.parametrize("breaker", [_corrupt, _low_rate, _nan, _short, _bad_isrc, _duplicate_id, _missing_file])
 def test_bad_data_fails_naming_file_and_problem(corpus_copy: Path, tmp_path: Path,
                                                 breaker: Callable[[Path], tuple[str, str]]) -> None:

@@ -28,7 +28,7 @@ def validate_corpus(manifest_path: Path, p: dict[str, Any], report_dir: Path,
     stats = manifest_stats(manifest, manifest_path, float(p["silence_dbfs"]), bool(p["require_metadata"]))
     outcome = run_expectations(stats, p)
     wall = time.perf_counter() - started
-    audio_hours = float(stats.get("duration_s", 0).fillna(0).sum()) / 3600 if "duration_s" in stats else 0.0
+    audio_hours = float(stats["duration_s"].fillna(0).sum()) / 3600
     metrics = {
         "files": len(stats),
         "audio_hours": round(audio_hours, 4),

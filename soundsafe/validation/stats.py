@@ -14,9 +14,13 @@ from soundsafe.manifest import audio_path, sha256_file
 from soundsafe.payload.record import record_problems
 from soundsafe.progress import progress
 
-__all__ = ["CLIP_LEVEL", "file_stats", "manifest_stats"]
+__all__ = ["CLIP_LEVEL", "STAT_COLUMNS", "file_stats", "manifest_stats"]
 
 CLIP_LEVEL = 0.9999  # a sample at or above this magnitude counts as clipped (full scale in 16-bit is 0.99997)
+# Fixed columns: the expectations can run (and name files) even when no file at all could be decoded.
+STAT_COLUMNS = ("track_id", "path", "split", "readable", "read_error", "sample_rate", "channels", "num_frames",
+                "duration_s", "peak", "clip_ratio", "silence_ratio", "nonfinite_samples", "checksum_ok",
+                "matches_manifest", "metadata_ok", "metadata_problems")
 
 
 def file_stats(path: Path, silence_dbfs: float, frame_seconds: float = 0.05) -> dict[str, Any]:
@@ -73,7 +77,7 @@ def manifest_stats(manifest: pd.DataFrame, manifest_path: Path, silence_dbfs: fl
         stats["metadata_ok"] = not problems
         stats["metadata_problems"] = "; ".join(problems)
         rows.append(stats)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(STAT_COLUMNS))
 
 
 def _metadata_problems(raw: Any, required: bool) -> list[str]:
