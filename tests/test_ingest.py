@@ -21,6 +21,20 @@ def _tone(sr: int, seconds: float, channels: int) -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * 330 * t))[:, None].repeat(channels, 1).astype(np.float32)
 
 
+def _write_aac(path: Path, audio: np.ndarray, sr: int) -> None:
+    """AAC in MP4: a format libsndfile cannot read, so ingest must fall back to FFmpeg."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=sr, layout="stereo")
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio.T), format="fltp", layout="stereo")
+        frame.sample_rate = sr
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
 @pytest.fixture
 def music_folder(tmp_path: Path) -> Path:
     src = tmp_path / "music"
@@ -29,6 +43,7 @@ def music_folder(tmp_path: Path) -> Path:
     sf.write(src / "album" / "b.flac", _tone(44100, 1.5, 1), 44100)
     sf.write(src / "album" / "c.ogg", _tone(22050, 1.5, 2), 22050, format="OGG", subtype="VORBIS")
     sf.write(src / "d.mp3", _tone(44100, 1.5, 2), 44100, format="MP3", subtype="MPEG_LAYER_III")
+    _write_aac(src / "album" / "e.m4a", _tone(44100, 1.5, 2), 44100)
     (src / "broken.mp3").write_bytes(b"\xff\xfb this is not an mp3 stream at all" * 10)
     (src / "notes.txt").write_text("not audio, not an audio extension: ignored")
     return src
@@ -38,7 +53,7 @@ def test_ingest_resamples_every_format_and_reports_unreadable_files(music_folder
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "ingested"
     df, rejected = ingest_folder(music_folder, out)
-    assert sorted(df["source"]) == ["a.wav", "album/b.flac", "album/c.ogg", "d.mp3"]
+    assert sorted(df["source"]) == ["a.wav", "album/b.flac", "album/c.ogg", "album/e.m4a", "d.mp3"]
     assert [r[0] for r in rejected] == ["broken.mp3"]
     assert "broken.mp3" in capsys.readouterr().err
     assert pd.read_csv(out / "rejected.csv")["file"].tolist() == ["broken.mp3"]
@@ -46,7 +61,7 @@ def test_ingest_resamples_every_format_and_reports_unreadable_files(music_folder
     for row in manifest.to_dict("records"):
         info = sf.info(str(out / row["path"]))
         assert info.samplerate == 44100 and info.frames == row["num_frames"]
-        assert abs(row["duration_s"] - 1.5) < 0.08  # MP3 adds encoder padding
+        assert abs(row["duration_s"] - 1.5) < 0.08  # MP3 and AAC add encoder padding
     # Without metadata the data is still checkable when records are not required.
     outcome, _ = validate_corpus(out / "manifest.parquet", {**VALIDATE_RULES, "require_metadata": False},
                                  tmp_path / "reports")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from soundsafe.atomic import atomic_dir
 from soundsafe.steps.context import StepContext
@@ -25,10 +24,9 @@ def run(ctx: StepContext) -> dict[str, float]:
     else:
         from soundsafe.ingest import ingest_folder
 
-        source = Path(p["source"])
-        source = source if source.is_absolute() else ctx.root / source
-        df, skipped = ingest_folder(source, out, int(p["sample_rate"]), splits=dict(p["splits"]),
-                                    metadata_csv=Path(p["metadata_csv"]) if p.get("metadata_csv") else None)
+        csv = ctx.root / p["metadata_csv"] if p.get("metadata_csv") else None  # absolute paths stay absolute
+        df, skipped = ingest_folder(ctx.root / p["source"], out, int(p["sample_rate"]), metadata_csv=csv,
+                                    splits=dict(p["splits"]))
         rejected = len(skipped)
     wall = time.perf_counter() - started
     audio_s = float(df["duration_s"].sum())
