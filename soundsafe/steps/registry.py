@@ -87,7 +87,8 @@ def edges(steps: tuple[Step, ...] = STEPS) -> set[tuple[str, str]]:
 
 def topological_order(steps: tuple[Step, ...] = STEPS) -> list[str]:
     """Step names in an order that runs every producer before its consumers."""
-    pending = {s.name: {a for a, b in edges(steps) if b == s.name} for s in steps}
+    graph = edges(steps)
+    pending = {s.name: {a for a, b in graph if b == s.name} for s in steps}
     order: list[str] = []
     while pending:
         ready = sorted(n for n, before in pending.items() if before <= set(order))

@@ -73,11 +73,9 @@ def run_expectations(stats: pd.DataFrame, p: dict[str, Any]) -> ValidationOutcom
     batch_def = (context.data_sources.add_pandas("soundsafe").add_dataframe_asset("audio_stats")
                  .add_batch_definition_whole_dataframe("all"))
     suite = gx.ExpectationSuite(name="soundsafe_corpus")
-    meanings = {}
     for expectation, meaning in _suite(p):
         expectation.meta = {"problem": meaning}
         suite.add_expectation(expectation)
-        meanings[expectation.id] = meaning
     suite = context.suites.add(suite)
     definition = context.validation_definitions.add(gx.ValidationDefinition(name="corpus", data=batch_def, suite=suite))
     result = definition.run(
