@@ -25,11 +25,13 @@ from soundsafe.payload.identifiers import (
     validate_iswc,
 )
 
-__all__ = ["FIELDS", "REQUIRED", "RecordError", "record_problems", "validate_record"]
+__all__ = ["FIELDS", "PUBLISHER_ROLES", "REQUIRED", "WRITER_ROLES", "RecordError", "record_problems", "validate_record"]
 
 REQUIRED = ("isrc", "title", "display_artist")
 _MAX_TEXT = 200
-_WRITER_ROLES = {"C", "A", "CA", "AR", "AD", "TR", "SA", "SR"}  # CWR writer designation codes
+# CWR writer designation codes and publisher type codes (CWR 2.x lookup tables).
+WRITER_ROLES = ("C", "A", "CA", "AR", "AD", "TR", "SA", "SR", "PA")
+PUBLISHER_ROLES = ("E", "AM", "PA", "SE", "ES", "AQ")
 
 
 class RecordError(ValueError):
@@ -105,10 +107,14 @@ def _shares(entries: Any, kind: str, needs_role: bool) -> list[str]:
         problems += [f"{where}.name {p}" for p in _text(entry.get("name"))]
         problems += [f"{where}.ipi: {p}" for p in _identifier(validate_ipi)(entry.get("ipi", ""))]
         share = entry.get("share")
-        if not isinstance(share, int | float) or not 0 <= share <= 100:
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 100:
             problems.append(f"{where}.share must be a number from 0 to 100, got {share!r}")
-        if needs_role and entry.get("role") not in _WRITER_ROLES:
-            problems.append(f"{where}.role must be a CWR writer designation {sorted(_WRITER_ROLES)}")
+        elif abs(share * 100 - round(share * 100)) > 1e-6:
+            problems.append(f"{where}.share {share!r} has more than 2 decimals (CWR stores hundredths of a percent)")
+        if needs_role and entry.get("role") not in WRITER_ROLES:
+            problems.append(f"{where}.role must be a CWR writer designation {list(WRITER_ROLES)}")
+        if not needs_role and "role" in entry and entry["role"] not in PUBLISHER_ROLES:
+            problems.append(f"{where}.role must be a CWR publisher type {list(PUBLISHER_ROLES)}")
         unknown = set(entry) - {"name", "ipi", "share", "role"}
         if unknown:
             problems.append(f"{where} has unknown keys {sorted(unknown)}")
