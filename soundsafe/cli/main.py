@@ -1,4 +1,4 @@
-"""``soundsafe``: run pipeline steps, the whole pipeline, ingest and validate data.
+"""``soundsafe``: run pipeline steps, the whole pipeline, ingest and validate data, code payloads.
 
 Exit codes: 0 success; 1 the work failed (bad data, a failed step; the message says why); 2 bad usage.
 """
@@ -21,6 +21,7 @@ _EPILOG = """examples:
   soundsafe step corpus                  # run one step (what dvc.yaml calls)
   soundsafe ingest ~/music --out data/my_corpus --metadata ~/music/metadata.csv
   soundsafe validate data/my_corpus/manifest.parquet
+  soundsafe payload inspect meta.json    # the watermark payload: see `soundsafe payload --help`
 """
 
 
@@ -59,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
                           help="params file whose 'validate' section sets the rules")
     validate.add_argument("--report-dir", type=Path, help="where to write report.json and files.csv "
                           "(default: beside the manifest, in validation/)")
+    from soundsafe.cli.payload_cmd import add_payload_parser
+
+    add_payload_parser(sub)
     return parser
 
 
@@ -82,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     root = Path.cwd()
+    if args.command == "payload":
+        from soundsafe.cli.payload_cmd import run_payload
+
+        return run_payload(args)
     if args.command == "step":
         from soundsafe.steps.runner import run_step
 
