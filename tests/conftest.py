@@ -33,3 +33,19 @@ def corpus_copy(tiny_corpus_dir: Path, tmp_path: Path) -> Path:
     dest = tmp_path / "corpus"
     shutil.copytree(tiny_corpus_dir, dest)
     return dest
+
+
+@pytest.fixture
+def demo_record() -> dict:
+    """A typical, valid record (the shape rights holders send: ERN recording/release + CWR work)."""
+    return {
+        "isrc": "US-RC1-76-07839", "iswc": "T-034.524.680-1", "title": "Harbour Lights at Dawn",
+        "display_artist": "Harbour Lights",
+        "writers": [{"name": "Mira Okafor", "ipi": "00014107338", "share": 25, "role": "CA"},
+                    {"name": "Tomas Lindqvist", "ipi": "01145982828", "share": 25, "role": "C"}],
+        "publishers": [{"name": "SoundSafe Music Publishing", "ipi": "00045620792", "share": 50, "role": "E"}],
+        "upc": "000123456784", "grid": "A1-2425G-ABC1234002-M", "catalogue_number": "SSD-00001",
+        "label": "SoundSafe Demo Records", "release_date": "2026-03-14", "party_id": "PADPIDA2014120301K",
+        "p_line": "℗ 2026 SoundSafe Demo Records", "c_line": "© 2026 SoundSafe Demo Records",
+        "territories": ["GB", "IE"], "language": "en", "genre": "Folk", "duration": "PT205S",
+    }
