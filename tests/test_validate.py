@@ -70,6 +70,19 @@ def _bad_isrc(corpus: Path) -> tuple[str, str]:
     return df.loc[0, "path"], "metadata record is invalid: isrc: ISRC 'QZ-SSD-26-0001' is malformed"
 
 
+def _oversize_metadata(corpus: Path) -> tuple[str, str]:
+    df = read_manifest(corpus / "manifest.parquet")
+    record = json.loads(df.loc[0, "metadata"])
+    rng = np.random.default_rng(0)
+    ipi = record["writers"][0]["ipi"]
+    names = ["".join(rng.choice(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"), 150)) for _ in range(40)]
+    record["writers"] = [{"name": n, "ipi": ipi, "share": 1.0, "role": "C"} for n in names]
+    record["publishers"] = [{"name": "P", "ipi": ipi, "share": 60.0}]
+    df.loc[0, "metadata"] = json.dumps(record)
+    write_manifest(df, corpus / "manifest.parquet")
+    return df.loc[0, "path"], "serialized metadata is over the 3,474-byte payload limit"
+
+
 def _duplicate_id(corpus: Path) -> tuple[str, str]:
     df = read_manifest(corpus / "manifest.parquet")
     df.loc[1, "track_id"] = df.loc[0, "track_id"]
@@ -93,7 +106,8 @@ def test_a_corpus_with_no_readable_file_names_every_file(corpus_copy: Path, tmp_
         assert f"{corpus_copy / rel}: file is missing or not decodable" in str(failure.value)
 
 
-@pytest.mark.parametrize("breaker", [_corrupt, _low_rate, _nan, _short, _bad_isrc, _duplicate_id, _missing_file])
+@pytest.mark.parametrize("breaker", [_corrupt, _low_rate, _nan, _short, _bad_isrc, _oversize_metadata, _duplicate_id,
+                                     _missing_file])
 def test_bad_data_fails_naming_file_and_problem(corpus_copy: Path, tmp_path: Path,
                                                 breaker: Callable[[Path], tuple[str, str]]) -> None:
     rel, says = breaker(corpus_copy)

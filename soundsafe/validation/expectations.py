@@ -29,6 +29,8 @@ def _suite(p: dict[str, Any]) -> list[tuple[Any, str]]:
     """(expectation, what it means when it fails) pairs built from the validate params."""
     import great_expectations.expectations as gxe
 
+    from soundsafe.payload.serialize import MAX_PAYLOAD_BYTES
+
     return [
         (gxe.ExpectTableRowCountToBeBetween(min_value=1), "the manifest has no tracks"),
         (gxe.ExpectColumnValuesToNotBeNull(column="track_id"), "track has no ID"),
@@ -56,6 +58,8 @@ def _suite(p: dict[str, Any]) -> list[tuple[Any, str]]:
                                            max_value=p["max_silence_ratio"]),
          f"more than {p['max_silence_ratio']:.0%} silent (below {p['silence_dbfs']} dBFS)"),
         (gxe.ExpectColumnValuesToBeInSet(column="metadata_ok", value_set=[True]), "metadata record is invalid"),
+        (gxe.ExpectColumnValuesToBeBetween(column="payload_bytes", min_value=1, max_value=MAX_PAYLOAD_BYTES),
+         f"serialized metadata is over the {MAX_PAYLOAD_BYTES:,}-byte payload limit"),
     ]
 
 

@@ -12,6 +12,7 @@ import soundfile as sf
 
 from soundsafe.manifest import audio_path, sha256_file
 from soundsafe.payload.record import record_problems
+from soundsafe.payload.serialize import PayloadTooLargeError, serialize
 from soundsafe.progress import progress
 
 __all__ = ["CLIP_LEVEL", "STAT_COLUMNS", "file_stats", "manifest_stats"]
@@ -20,7 +21,7 @@ CLIP_LEVEL = 0.9999  # a sample at or above this magnitude counts as clipped (fu
 # Fixed columns: the expectations can run (and name files) even when no file at all could be decoded.
 STAT_COLUMNS = ("track_id", "path", "split", "readable", "read_error", "sample_rate", "channels", "num_frames",
                 "duration_s", "peak", "clip_ratio", "silence_ratio", "nonfinite_samples", "checksum_ok",
-                "matches_manifest", "metadata_ok", "metadata_problems")
+                "matches_manifest", "metadata_ok", "metadata_problems", "payload_bytes")
 
 
 def file_stats(path: Path, silence_dbfs: float, frame_seconds: float = 0.05) -> dict[str, Any]:
@@ -76,8 +77,19 @@ def manifest_stats(manifest: pd.DataFrame, manifest_path: Path, silence_dbfs: fl
         problems = _metadata_problems(row["metadata"], require_metadata)
         stats["metadata_ok"] = not problems
         stats["metadata_problems"] = "; ".join(problems)
+        stats["payload_bytes"] = _payload_bytes(row["metadata"]) if not problems else float("nan")
         rows.append(stats)
     return pd.DataFrame(rows, columns=list(STAT_COLUMNS))
+
+
+def _payload_bytes(raw: Any) -> float:
+    """Serialized size of a valid record (what the watermark must carry); NaN when there is no record."""
+    if raw is None or raw == "":
+        return float("nan")
+    try:
+        return float(len(serialize(json.loads(raw))))
+    except PayloadTooLargeError as exc:
+        return float(exc.size)
 
 
 def _metadata_problems(raw: Any, required: bool) -> list[str]:
