@@ -38,12 +38,12 @@ from soundsafe.payload.packets import (
     BlockLayout,
     CodeSettings,
     CoreMessage,
-    _rs,
     block_mac_input,
     core_from_bodies,
     cycle_length,
     header,
     open_packet,
+    rs_codec,
     schedule_slot,
 )
 from soundsafe.payload.record import FIELDS
@@ -119,8 +119,7 @@ class _PacketReader:
 
     def __init__(self, key: PayloadKey, settings: CodeSettings) -> None:
         self.key, self.settings = key, settings
-        k, t = settings.packet_bits, settings.chase_bits
-        self._weights = 1 << np.arange(k - 1, -1, -1, dtype=object)  # bit position → integer weight
+        t = settings.chase_bits
         self._subsets = np.array(list(itertools.product((0, 1), repeat=t)), dtype=bool)[:, ::-1]
 
     def word(self, bits: np.ndarray) -> int:
@@ -322,7 +321,7 @@ def _decode_blocks(packets: dict[int, _Opened], layout: BlockLayout, core: CoreM
                    settings: CodeSettings) -> tuple[bytes, list[float]]:
     """Reed–Solomon + MAC per block; the verified prefix of the payload and each verified block's confidence."""
     d, n, kd = settings.body_bytes, layout.packets_per_block, layout.data_packets
-    rs = _rs(layout.parity_packets)
+    rs = rs_codec(layout.parity_packets)
     prefix = b""
     confidences: list[float] = []
     for b in range(layout.blocks):

@@ -250,7 +250,8 @@ def core_from_bodies(bodies: list[bytes], settings: CodeSettings) -> CoreMessage
     return CoreMessage.from_int(value >> (total - CORE_BITS))
 
 
-def _rs(parity_packets: int) -> RSCodec:
+def rs_codec(parity_packets: int) -> RSCodec:
+    """Reed–Solomon over GF(256) with ``parity_packets`` parity symbols per (shortened) codeword."""
     return RSCodec(parity_packets, nsize=255)
 
 
@@ -297,7 +298,7 @@ def encode_payload(record: Any, key: PayloadKey, settings: CodeSettings | None =
                        for j, body in enumerate(core_bodies(core, settings)))
     d = settings.body_bytes
     coded: list[list[bytes]] = []
-    rs = _rs(layout.parity_packets)
+    rs = rs_codec(layout.parity_packets)
     for b in range(layout.blocks):
         data = ext[b * layout.bytes_per_block : (b + 1) * layout.bytes_per_block].ljust(layout.bytes_per_block, b"\0")
         data += key.mac(block_mac_input(core, b, data))
