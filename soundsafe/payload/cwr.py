@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from soundsafe.payload.serialize import duration_text
+
 __all__ = ["CwrError", "CwrWork", "read_cwr", "work_record"]
 
 # (start, end) 0-based slices per record type.
@@ -74,8 +76,8 @@ def read_cwr(path: str | Path) -> list[CwrWork]:
             hhmmss = _cut(line, _NWR["duration"])
             duration = ""
             if hhmmss.isdigit() and len(hhmmss) == 6 and int(hhmmss):
-                h, m, s = int(hhmmss[:2]), int(hhmmss[2:4]), int(hhmmss[4:])
-                duration = "PT" + (f"{h}H" if h else "") + (f"{m}M" if m else "") + (f"{s}S" if s else "")
+                seconds = int(hhmmss[:2]) * 3600 + int(hhmmss[2:4]) * 60 + int(hhmmss[4:])
+                duration = duration_text(seconds * 1000)
             works.append(CwrWork(title=_cut(line, _NWR["title"]), work_number=_cut(line, _NWR["work_number"]),
                                  iswc=_cut(line, _NWR["iswc"]), language=_cut(line, _NWR["language"]).lower(),
                                  duration=duration, catalogue_number=_cut(line, _NWR["catalogue_number"])))

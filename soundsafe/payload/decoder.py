@@ -175,18 +175,38 @@ def _boost(confidence: float, bits: float) -> float:
     return 1.0 / (1.0 + math.exp(-logit))
 
 
+def _core_sums(seg: list[np.ndarray | None], phi: int, settings: CodeSettings,
+               sums: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Soft bits of every copy of each core segment in ``seg`` at schedule phase ``phi``, summed (and which seen)."""
+    period, c = settings.core_period, settings.core_segments
+    sums = np.zeros((c, settings.packet_bits)) if sums is None else sums
+    seen = np.zeros(c, dtype=bool)
+    for i, llr in enumerate(seg):
+        r = (i + phi) % period
+        if llr is not None and r < c:
+            sums[r] += llr
+            seen[r] = True
+    return sums, seen
+
+
+def _data_sums(seg: list[np.ndarray | None], start: int, settings: CodeSettings, total: int, cycle: int,
+               sums: np.ndarray) -> np.ndarray:
+    """Add the soft bits of every data chunk of ``seg`` (starting at schedule ``start``) to its packet's row."""
+    seen = np.zeros(total, dtype=bool)
+    for i, llr in enumerate(seg):
+        g = _data_index(start + i, settings, total, cycle) if llr is not None else None
+        if g is not None:
+            sums[g] += llr
+            seen[g] = True
+    return seen
+
+
 def _core_phase(seg: list[np.ndarray | None], reader: _PacketReader, settings: CodeSettings) -> int | None:
     """The schedule phase (start position mod period) at which this segment's core segments decode best."""
-    period, c, k = settings.core_period, settings.core_segments, settings.packet_bits
+    c = settings.core_segments
     best: tuple[int, float, int] | None = None
-    for phi in range(period):
-        sums = np.zeros((c, k))
-        seen = np.zeros(c, dtype=bool)
-        for i, llr in enumerate(seg):
-            r = (i + phi) % period
-            if llr is not None and r < c:
-                sums[r] += llr
-                seen[r] = True
+    for phi in range(settings.core_period):
+        sums, seen = _core_sums(seg, phi, settings)
         opened = [reader.read(sums[j], header(TYPE_CORE, j)) if seen[j] else None for j in range(c)]
         score = sum(o is not None for o in opened)
         total = sum(o.confidence for o in opened if o is not None)
@@ -197,15 +217,11 @@ def _core_phase(seg: list[np.ndarray | None], reader: _PacketReader, settings: C
 
 def _read_core(segs: list[list[np.ndarray | None]], phases: list[int | None], reader: _PacketReader,
                settings: CodeSettings) -> tuple[CoreMessage, float] | None:
-    period, c = settings.core_period, settings.core_segments
+    c = settings.core_segments
     sums = np.zeros((c, settings.packet_bits))
     for seg, phi in zip(segs, phases, strict=True):
-        if phi is None:
-            continue
-        for i, llr in enumerate(seg):
-            r = (i + phi) % period
-            if llr is not None and r < c:
-                sums[r] += llr
+        if phi is not None:
+            _core_sums(seg, phi, settings, sums)
     opened = [reader.read(sums[j], header(TYPE_CORE, j)) for j in range(c)]
     if any(o is None for o in opened):
         return None
@@ -248,12 +264,9 @@ def _align_data(seg: list[np.ndarray | None], phi: int, reader: _PacketReader, s
         return None
     for q0 in range(hypotheses):
         start = q0 * period + phi
-        sums: dict[int, np.ndarray] = {}
-        for i, llr in enumerate(seg):
-            g = _data_index(start + i, settings, total, cycle) if llr is not None else None
-            if g is not None:
-                sums[g] = sums[g] + llr if g in sums else llr.copy()
-        best = sorted(sums, key=lambda g: -float(np.abs(sums[g]).sum()))[:probes]
+        sums = np.zeros((total, settings.packet_bits))
+        seen = _data_sums(seg, start, settings, total, cycle, sums)
+        best = sorted(np.flatnonzero(seen).tolist(), key=lambda g: -float(np.abs(sums[g]).sum()))[:probes]
         if any(reader.read(sums[g], header(TYPE_DATA, g)) is not None for g in best):
             return start
     return None
@@ -295,13 +308,8 @@ def decode_stream(segments: Sequence[Sequence[Any]], key: PayloadKey,
             continue
         start = _align_data(seg, phi, reader, settings, total, cycle)
         result.segment_offsets[s] = start
-        if start is None:
-            continue
-        for i, llr in enumerate(seg):
-            g = _data_index(start + i, settings, total, cycle) if llr is not None else None
-            if g is not None:
-                sums[g] += llr
-                seen[g] = True
+        if start is not None:
+            seen |= _data_sums(seg, start, settings, total, cycle, sums)
 
     packets: dict[int, _Opened] = {}
     for g in np.flatnonzero(seen):

@@ -25,7 +25,10 @@ from soundsafe.payload.identifiers import (
     validate_iswc,
 )
 
-__all__ = ["FIELDS", "PUBLISHER_ROLES", "REQUIRED", "WRITER_ROLES", "RecordError", "record_problems", "validate_record"]
+__all__ = [
+    "DURATION", "FIELDS", "PUBLISHER_ROLES", "REQUIRED", "WRITER_ROLES", "RecordError", "record_problems",
+    "validate_record",
+]
 
 REQUIRED = ("isrc", "title", "display_artist")
 _MAX_TEXT = 200
@@ -80,10 +83,12 @@ def _language(value: Any) -> list[str]:
     return [] if value in LANGUAGES else [f"{value!r} is not an ISO 639 code (e.g. 'en', 'zxx' for instrumental)"]
 
 
+# ISO 8601 duration as DDEX writes it, e.g. PT3M25S or PT30.5S (groups: hours, minutes, seconds).
+DURATION = re.compile(r"PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?")
+
+
 def _duration(value: Any) -> list[str]:
-    # ISO 8601 duration as DDEX writes it, e.g. PT3M25S or PT30.5S.
-    pattern = r"PT(?:\d+H)?(?:\d+M)?(?:\d+(?:\.\d+)?S)?"
-    if not isinstance(value, str) or not re.fullmatch(pattern, value) or value == "PT":
+    if not isinstance(value, str) or not DURATION.fullmatch(value) or value == "PT":
         return [f"{value!r} is not an ISO 8601 duration such as PT3M25S"]
     return []
 

@@ -18,7 +18,6 @@ case, shares as floats with two decimals, durations as ``PT#H#M#S`` in milliseco
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +37,7 @@ from soundsafe.payload.identifiers import (
     validate_isrc,
     validate_iswc,
 )
-from soundsafe.payload.record import FIELDS, PUBLISHER_ROLES, WRITER_ROLES, RecordError, validate_record
+from soundsafe.payload.record import DURATION, FIELDS, PUBLISHER_ROLES, WRITER_ROLES, RecordError, validate_record
 from soundsafe.payload.textcodec import decode_text, encode_text
 from soundsafe.payload.wire import ByteReader, PayloadFormatError, unzigzag, varint, zigzag
 
@@ -50,6 +49,7 @@ __all__ = [
     "PayloadTooLargeError",
     "canonical_record",
     "deserialize",
+    "duration_text",
     "field_sizes",
     "iter_fields",
     "serialize",
@@ -68,7 +68,6 @@ _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _TERRITORY_CODES = (*sorted(COUNTRIES), TERRITORY_WORLDWIDE)
 _LANGUAGE_CODES = tuple(sorted(LANGUAGES))
 _EPOCH = dt.date(2000, 1, 1)
-_DURATION = re.compile(r"PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?")
 
 
 class PayloadTooLargeError(RecordError):
@@ -89,11 +88,12 @@ class PayloadTooLargeError(RecordError):
 
 
 def _duration_ms(value: str) -> int:
-    h, m, s = _DURATION.fullmatch(value).groups()  # type: ignore[union-attr]  # validated before
+    h, m, s = DURATION.fullmatch(value).groups()  # type: ignore[union-attr]  # validated before
     return round((int(h or 0) * 3600 + int(m or 0) * 60 + float(s or 0)) * 1000)
 
 
-def _duration_text(ms: int) -> str:
+def duration_text(ms: int) -> str:
+    """Canonical ISO 8601 duration for ``ms`` milliseconds (``PT3M25S``, ``PT30.5S``, ``PT1H``)."""
     h, rest = divmod(ms, 3_600_000)
     m, s_ms = divmod(rest, 60_000)
     parts = "PT" + (f"{h}H" if h else "") + (f"{m}M" if m else "")
@@ -124,7 +124,7 @@ _CANONICAL: dict[str, Callable[[Any], Any]] = {
     "publishers": lambda v: [_canonical_owner(e) for e in v],
     "release_date": lambda v: dt.date.fromisoformat(v).isoformat(),
     "territories": list,
-    "duration": lambda v: _duration_text(_duration_ms(v)),
+    "duration": lambda v: duration_text(_duration_ms(v)),
     "party_id": _canonical_party,
 }
 
@@ -304,7 +304,7 @@ def _decode_field(name: str, method: int, body: bytes, context: list[str]) -> An
             raise PayloadFormatError("unknown language code")
         value = _LANGUAGE_CODES[index]
     elif name == "duration":
-        value = _duration_text(reader.varint(max_bytes=8))
+        value = duration_text(reader.varint(max_bytes=8))
     elif name == "party_id":
         if method == 1:
             letter = reader.byte()
