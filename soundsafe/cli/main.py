@@ -1,4 +1,4 @@
-"""``soundsafe``: run pipeline steps, the whole pipeline, ingest and validate data, code payloads.
+"""``soundsafe``: run pipeline steps, the whole pipeline, ingest and validate data, code payloads, attack audio.
 
 Exit codes: 0 success; 1 the work failed (bad data, a failed step; the message says why); 2 bad usage.
 """
@@ -22,6 +22,7 @@ _EPILOG = """examples:
   soundsafe ingest ~/music --out data/my_corpus --metadata ~/music/metadata.csv
   soundsafe validate data/my_corpus/manifest.parquet
   soundsafe payload inspect meta.json    # the watermark payload: see `soundsafe payload --help`
+  soundsafe attack list                  # the attack registry: see `soundsafe attack --help`
 """
 
 
@@ -60,14 +61,16 @@ def _parser() -> argparse.ArgumentParser:
                           help="params file whose 'validate' section sets the rules")
     validate.add_argument("--report-dir", type=Path, help="where to write report.json and files.csv "
                           "(default: beside the manifest, in validation/)")
+    from soundsafe.cli.attack_cmd import add_attack_parser
     from soundsafe.cli.payload_cmd import add_payload_parser
 
     add_payload_parser(sub)
+    add_attack_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_attach_negative_values(sys.argv[1:] if argv is None else argv))
     from soundsafe.ingest import IngestError
     from soundsafe.manifest import ManifestError
     from soundsafe.params import ParamsError
@@ -84,12 +87,27 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def _attach_negative_values(argv: list[str]) -> list[str]:
+    """``--strength -5dB`` → ``--strength=-5dB``: argparse would take a value starting with '-' for an option."""
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1] in ("--strength", "-s") and token[:1] == "-" and token[1:2].isdigit():
+            out[-1] = f"--strength={token}"
+        else:
+            out.append(token)
+    return out
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     root = Path.cwd()
     if args.command == "payload":
         from soundsafe.cli.payload_cmd import run_payload
 
         return run_payload(args)
+    if args.command == "attack":
+        from soundsafe.cli.attack_cmd import run_attack
+
+        return run_attack(args)
     if args.command == "step":
         from soundsafe.steps.runner import run_step
 
