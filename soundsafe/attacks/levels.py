@@ -58,7 +58,7 @@ def _resample_train(x: Any, sr: int, params: Mapping[str, Any], generator: Any) 
     target = int(params["rate"])
     if target == sr:
         return x
-    y = AF.resample(AF.resample(x, sr, target), target, sr)
+    y = AF.resample(AF.resample(x.contiguous(), sr, target).contiguous(), target, sr)
     n = x.shape[-1]
     return y[..., :n] if y.shape[-1] >= n else F.pad(y, (0, n - y.shape[-1]))
 
