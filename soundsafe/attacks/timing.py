@@ -71,7 +71,8 @@ def _stretch_torch(x: Any, rate: float) -> Any:
     shape = x.shape
     flat = x.reshape(-1, shape[-1])
     window = torch.hann_window(_N_FFT, device=x.device, dtype=x.dtype)
-    spec = torch.stft(flat, _N_FFT, _HOP, window=window, return_complex=True)
+    # a tiny offset keeps the phase vocoder's angle() differentiable where the spectrum is exactly zero
+    spec = torch.stft(flat, _N_FFT, _HOP, window=window, return_complex=True) + 1e-7
     advance = torch.linspace(0, np.pi * _HOP, spec.shape[-2], device=x.device, dtype=x.dtype)[:, None]
     stretched = AF.phase_vocoder(spec, rate, advance)
     y = torch.istft(stretched, _N_FFT, _HOP, window=window, length=round(shape[-1] / rate))

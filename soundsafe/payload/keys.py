@@ -34,8 +34,10 @@ class PayloadKey:
             raise PayloadKeyError(
                 f"key is {len(secret)} bytes; use at least {_MIN_KEY_BYTES} (make one: soundsafe payload keygen FILE)"
             )
-        self._prp, self._tag, self._mac = (hmac.new(secret, label, hashlib.sha256).digest()
-                                           for label in (b"prp", b"packet-tag", b"block-mac"))
+        self._prp, self._tag, self._mac, carrier = (hmac.new(secret, label, hashlib.sha256).digest()
+                                                    for label in (b"prp", b"packet-tag", b"block-mac", b"carrier"))
+        # Seeds the watermark carrier's secret tile layout (which tile carries which bit, with which sign).
+        self.carrier_seed = int.from_bytes(carrier[:8], "big") >> 1
         # A public identifier of the key, for logs and reports (it reveals nothing about the secret).
         self.fingerprint = hashlib.sha256(b"soundsafe-key-id" + secret).hexdigest()[:12]
 

@@ -94,7 +94,7 @@ class PsychoacousticModel:
         spec = torch.stft(flat, self.n_fft, self.hop, window=self._window.to(flat.device), center=True,
                           return_complex=True)
         scale = (self._window.sum() / 2) ** 2  # a full-scale sine peaks at (Σw/2)² in its bin
-        power = spec.abs().pow(2).transpose(-1, -2) / scale * 10 ** (FULL_SCALE_DB / 10)
+        power = (spec.real.pow(2) + spec.imag.pow(2)).transpose(-1, -2) / scale * 10 ** (FULL_SCALE_DB / 10)
         return power.reshape(*shape[:-1], *power.shape[-2:])
 
     @torch.no_grad()

@@ -1,0 +1,109 @@
+"""The keyed carrier: tiles of STFT log-magnitude, each carrying a ±1 chip of one bit.
+
+A chunk's STFT (Hann, ``n_fft``, ``hop``; frame ``t`` centred at sample ``t·hop``) is cut, inside the carrier
+band, into tiles of ``tile_frames`` × ``tile_bins`` cells. A secret permutation assigns every tile to one of the
+K bits and a secret sign (chip). A tile's value is its cells' mean level in dB (cells below the chunk's peak
+minus ``floor_db`` count at that floor); *whitening* subtracts the mean of the 3 × 3 tiles around it, which
+removes the host's smooth spectral envelope. A bit's statistic is the weighted mean of chip × whitened tile over
+its tiles: about ``+margin`` dB for a 1, ``−margin`` for a 0 on marked audio, about 0 elsewhere.
+
+The embedder is *informed* (it measures the host's own statistic per bit and adds only what is missing to reach
+``±margin``) and *closed-loop* (it re-analyses its output and corrects, ``passes`` times), which undoes the
+smearing of overlapping STFT frames. Everything is torch and differentiable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from soundsafe.watermark.config import ModelConfig
+
+__all__ = ["Carrier"]
+
+_WHITEN_KEEP = 1 - 1 / 9  # whitening keeps 8/9 of a tile's own push (the 3×3 mean includes the tile)
+
+
+class Carrier(nn.Module):
+    """Tile layout (secret) and the carrier's analysis, statistics and one embedding pass."""
+
+    def __init__(self, config: ModelConfig, seed: int) -> None:
+        """``seed``: the layout secret, ``PayloadKey.carrier_seed`` (random per batch in training)."""
+        super().__init__()
+        self.config = config
+        rows, cols = config.tile_grid
+        rng = np.random.default_rng(seed)
+        assign = rng.permutation(rows * cols) % config.bits
+        chips = rng.choice([-1.0, 1.0], rows * cols)
+        self.register_buffer("assign", torch.from_numpy(assign).long(), persistent=False)
+        self.register_buffer("chips", torch.from_numpy(chips).float(), persistent=False)
+        self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)
+        counts = np.bincount(assign, minlength=config.bits)
+        self.register_buffer("tiles_per_bit", torch.from_numpy(counts).float(), persistent=False)
+
+    # analysis -------------------------------------------------------------------------------------------------
+    def spectrum(self, x: torch.Tensor) -> torch.Tensor:
+        """Complex STFT ``(B, bins, frames)`` of mono ``(B, samples)``; frame t centred at sample t·hop."""
+        c = self.config
+        return torch.stft(x, c.n_fft, c.hop, window=self.window, center=True, return_complex=True)
+
+    def cell_db(self, spec: torch.Tensor) -> torch.Tensor:
+        """Carrier-band levels in dB, ``(B, frames, band bins)``, floored relative to each chunk's peak."""
+        lo, hi = self.config.band
+        magnitude = (spec.real.pow(2) + spec.imag.pow(2) + 1e-18).sqrt()  # |z| with a gradient at 0
+        peak = magnitude.amax(dim=(1, 2), keepdim=True)
+        db = 20 * torch.log10(magnitude[:, lo:hi, :].clamp_min(1e-9))
+        floor = 20 * torch.log10(peak.clamp_min(1e-9)) - self.config.floor_db
+        return torch.maximum(db, floor).transpose(1, 2)
+
+    def tiles(self, cells: torch.Tensor) -> torch.Tensor:
+        """Mean dB per tile, ``(B, rows, cols)``, from cells ``(B, frames ≥ rows·tile_frames, band bins)``."""
+        c = self.config
+        rows, cols = c.tile_grid
+        used = cells[:, : rows * c.tile_frames, : cols * c.tile_bins]
+        return used.reshape(-1, rows, c.tile_frames, cols, c.tile_bins).mean(dim=(2, 4))
+
+    @staticmethod
+    def whiten(tiles: torch.Tensor) -> torch.Tensor:
+        """Tile level minus the mean of its 3 × 3 neighbourhood (edges replicate)."""
+        local = F.avg_pool2d(F.pad(tiles[:, None], (1, 1, 1, 1), mode="replicate"), 3, stride=1)[:, 0]
+        return tiles - local
+
+    def statistics(self, white: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-bit weighted mean of chip × whitened tile, ``(B, K)``."""
+        flat = white.flatten(1) * self.chips
+        w = torch.ones_like(flat) if weights is None else weights.flatten(1)
+        num = torch.zeros(flat.shape[0], self.config.bits, dtype=flat.dtype, device=flat.device)
+        num = num.index_add(1, self.assign, flat * w)
+        den = torch.zeros_like(num).index_add(1, self.assign, w)
+        return num / den.clamp_min(1e-9)
+
+    def read(self, x: torch.Tensor) -> torch.Tensor:
+        """Unweighted statistics of mono chunks ``(B, samples)``: the carrier's raw reading."""
+        return self.statistics(self.whiten(self.tiles(self.cell_db(self.spectrum(x)))))
+
+    # embedding ------------------------------------------------------------------------------------------------
+    def normalise_per_bit(self, weights: torch.Tensor) -> torch.Tensor:
+        """Scale tile weights ``(B, rows, cols)`` so each bit's tiles average 1: shaping moves energy, no more."""
+        flat = weights.flatten(1)
+        sums = torch.zeros(flat.shape[0], self.config.bits, dtype=flat.dtype, device=flat.device)
+        sums = sums.index_add(1, self.assign, flat)
+        mean = sums / self.tiles_per_bit
+        return (flat / mean[:, self.assign].clamp_min(1e-9)).reshape(weights.shape)
+
+    def embed_pass(self, x: torch.Tensor, signs: torch.Tensor, shaping: torch.Tensor) -> torch.Tensor:
+        """One informed pass on mono ``(B, samples)``: add what each bit (±1 in ``signs``) still lacks."""
+        c = self.config
+        spec = self.spectrum(x)
+        host = self.statistics(self.whiten(self.tiles(self.cell_db(spec))))
+        need = torch.where(signs * host < c.margin_db, signs * c.margin_db - host, torch.zeros_like(host))
+        need = need.clamp(-c.cap_db, c.cap_db)
+        push_db = (need[:, self.assign] * self.chips).reshape(shaping.shape) * shaping / _WHITEN_KEEP
+        gain = 10 ** (push_db / 20) - 1  # (B, rows, cols) → cells
+        cells = gain.repeat_interleave(c.tile_frames, 1).repeat_interleave(c.tile_bins, 2).transpose(1, 2)
+        lo, _ = c.band
+        full = F.pad(cells, (0, spec.shape[2] - cells.shape[2], lo, spec.shape[1] - lo - cells.shape[1]))
+        delta = torch.istft(spec * full, c.n_fft, c.hop, window=self.window, center=True, length=x.shape[-1])
+        return x + delta

@@ -1,0 +1,93 @@
+"""Training data: mono 1 s chunks from a manifest split, and the bits the model must carry.
+
+Audio of one split is loaded once (mono mix, 44.1 kHz) into a bank; batches are random windows of it, silent
+windows skipped. Bits come from real rights records: each record of the manifest is encoded by the payload
+codec under a random key into one schedule cycle of K-bit packet words, marked core or data. The ``core`` phase
+draws core packets only; later phases draw every packet type.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from soundsafe.audio.io import read_audio, resample
+from soundsafe.manifest import audio_path, read_manifest
+from soundsafe.payload.keys import PayloadKey
+from soundsafe.payload.packets import TYPE_CORE, CodeSettings, encode_payload, schedule_slot
+
+__all__ = ["AudioBank", "PacketBank", "load_bank"]
+
+_SILENT_RMS = 10 ** (-50 / 20)
+
+
+@dataclass
+class AudioBank:
+    """Mono audio of one split, concatenated; ``starts`` are window starts that are not silent."""
+
+    audio: torch.Tensor
+    sample_rate: int
+    tracks: int
+
+    def windows(self, count: int, length: int, rng: np.random.Generator) -> torch.Tensor:
+        """``count`` random non-silent windows of ``length`` samples, ``(count, length)``."""
+        if self.audio.numel() < length:
+            raise ValueError(f"split has {self.audio.numel() / self.sample_rate:.1f} s of audio; "
+                             f"need at least {length / self.sample_rate:.1f} s")
+        out = []
+        for _ in range(count * 20):
+            start = int(rng.integers(0, self.audio.numel() - length + 1))
+            window = self.audio[start: start + length]
+            if float(window.pow(2).mean().sqrt()) > _SILENT_RMS:
+                out.append(window)
+                if len(out) == count:
+                    return torch.stack(out)
+        raise ValueError("the split is (nearly) silent: no audible windows found")
+
+
+def load_bank(manifest: Path, split: str, sample_rate: int, max_seconds: float | None = None) -> AudioBank:
+    """Mono mix of every track of ``split`` (resampled to ``sample_rate``), up to ``max_seconds`` in all."""
+    df = read_manifest(manifest)
+    rows = df[df["split"] == split]
+    if rows.empty:
+        raise ValueError(f"{manifest}: no tracks in split {split!r} (splits: {sorted(df['split'].unique())})")
+    parts, total = [], 0
+    for rel in rows["path"]:
+        audio, sr = read_audio(audio_path(manifest, rel))
+        mono = resample(audio, sr, sample_rate).mean(axis=1)
+        parts.append(mono)
+        total += mono.size
+        if max_seconds is not None and total >= max_seconds * sample_rate:
+            break
+    return AudioBank(torch.from_numpy(np.concatenate(parts).astype(np.float32)), sample_rate, len(parts))
+
+
+class PacketBank:
+    """K-bit packet words of real records (one cycle each, under random keys), marked core or data."""
+
+    def __init__(self, manifest: Path, bits: int, seed: int = 0, max_records: int = 64) -> None:
+        df = read_manifest(manifest)
+        records = [json.loads(m) for m in df["metadata"] if isinstance(m, str) and m.strip()][:max_records]
+        if not records:
+            raise ValueError(f"{manifest}: no metadata records to draw packets from")
+        settings = CodeSettings(packet_bits=bits)
+        rng = np.random.default_rng(seed)
+        words, core = [], []
+        for record in records:
+            encoded = encode_payload(record, PayloadKey(rng.bytes(32)), settings)
+            n = encoded.cycle_chunks
+            words.append(encoded.chunk_bits(n))
+            core += [schedule_slot(i, settings, encoded.layout.total_packets)[0] == TYPE_CORE for i in range(n)]
+        self.words = torch.from_numpy(np.concatenate(words).astype(np.float32))
+        self.is_core = torch.tensor(core)
+        self.records = len(records)
+
+    def draw(self, count: int, rng: np.random.Generator, core_only: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(count, K)`` bits (0/1) and whether each row is a core packet."""
+        pool = torch.nonzero(self.is_core).flatten() if core_only else torch.arange(len(self.words))
+        picks = pool[torch.from_numpy(rng.integers(0, len(pool), count))]
+        return self.words[picks], self.is_core[picks]

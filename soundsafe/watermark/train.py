@@ -1,0 +1,236 @@
+"""One training phase: embed real packet bits into music, attack, read, learn; validate after real MP3.
+
+Every phase runs this loop with its own :class:`PhaseSpec` (from ``params.yaml``): which packets (core only or
+all), how far the read window may be misaligned, which attacks at what difficulty, how bits are weighted. Each
+step draws a fresh secret layout, so the learned networks work under any key. The loss is the bits'
+cross-entropy (LLRs as logits) plus hinges on SNR and NMR (project psychoacoustic model) of the watermark.
+
+Validation every ``val_every`` steps embeds fixed val-split windows and reads them clean and after real
+MP3 128 kbps (LAME); the model with the lowest MP3 bit error (then the highest SNR) is kept, and training stops
+after ``patience`` validations without improvement. A checkpoint is written at every validation, and a
+restarted phase resumes from it. The phase runs on CUDA when a GPU is present (codecs and numpy attacks stay on
+the CPU), else on the CPU in fp32; mixed precision and DDP are not implemented yet (see issue 5's notes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from soundsafe.attacks import apply_attack
+from soundsafe.attacks.sampler import DEFAULT_POOL, ChainSampler, StrengthSchedule
+from soundsafe.manifest import sha256_file
+from soundsafe.progress import progress
+from soundsafe.watermark.checkpoint import read_checkpoint, save_checkpoint
+from soundsafe.watermark.config import ModelConfig
+from soundsafe.watermark.data import PacketBank, load_bank
+from soundsafe.watermark.model import WatermarkModel, build_model
+from soundsafe.watermark.psychoacoustic import PsychoacousticModel, noise_to_mask_ratio
+
+__all__ = ["PhaseSpec", "train_phase"]
+
+_HEADER_BITS = 8
+
+
+@dataclass(frozen=True)
+class PhaseSpec:
+    """What one phase trains on and how long."""
+
+    name: str
+    steps: int
+    batch: int = 8
+    lr: float = 2e-3
+    core_only: bool = False
+    jitter: int = 0  # ± samples of read-window misalignment
+    pool: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_POOL))
+    max_chain: int = 2
+    p_clean: float = 0.2
+    difficulty_start: float = 0.25
+    difficulty_end: float = 1.0
+    priority_weight: float = 1.0  # weight of core-packet and header bits relative to the rest
+    snr_target_db: float = 30.0
+    nmr_target_db: float = -6.0
+    snr_weight: float = 0.05
+    nmr_weight: float = 0.02
+    val_every: int = 50
+    val_windows: int = 16
+    patience: int = 4
+    seed: int = 0
+
+    @classmethod
+    def from_params(cls, name: str, params: dict[str, Any]) -> PhaseSpec:
+        known = {f.name for f in fields(cls)} - {"name"}
+        unknown = set(params) - known - {"profiles"}
+        if unknown:
+            raise ValueError(f"phase {name!r}: unknown parameters {sorted(unknown)}; known: {sorted(known)}")
+        return cls(name=name, **{k: v for k, v in params.items() if k in known})
+
+
+def _snr_db(host: torch.Tensor, mark: torch.Tensor) -> torch.Tensor:
+    return 10 * torch.log10(host.pow(2).sum(-1).clamp_min(1e-12) / mark.pow(2).sum(-1).clamp_min(1e-12))
+
+
+def _bit_weights(spec: PhaseSpec, bits: torch.Tensor, is_core: torch.Tensor) -> torch.Tensor:
+    weights = torch.ones_like(bits)
+    if spec.priority_weight != 1.0:
+        weights[:, :_HEADER_BITS] = spec.priority_weight
+        weights[is_core] = spec.priority_weight
+    return weights / weights.mean()
+
+
+class _Validator:
+    """Fixed val windows and bits; bit accuracy clean and after real MP3 128 kbps, SNR and NMR."""
+
+    def __init__(self, model: WatermarkModel, manifest: Path, packets: PacketBank, spec: PhaseSpec,
+                 psycho: PsychoacousticModel) -> None:
+        rng = np.random.default_rng(1234)
+        c = model.config
+        bank = load_bank(manifest, "val", c.sample_rate)
+        self.x = bank.windows(spec.val_windows, c.chunk_samples, rng)
+        self.bits, _ = packets.draw(spec.val_windows, rng, core_only=spec.core_only)
+        self.seed = 987654321
+        self.psycho = psycho
+
+    @torch.no_grad()
+    def __call__(self, model: WatermarkModel) -> dict[str, float]:
+        model.eval()
+        c = model.config
+        y = model.embed(self.x, self.bits, self.seed)
+        mark = y - self.x
+        mp3 = torch.from_numpy(np.stack([apply_attack("mp3", item.numpy()[:, None], c.sample_rate, "128k")[:, 0]
+                                         for item in y]))
+        acc = {name: float(((model.llr(audio, self.seed) > 0).float() == self.bits).float().mean())
+               for name, audio in (("clean", y), ("mp3_128k", mp3))}
+        model.train()
+        return {"val_bit_acc_clean": acc["clean"], "val_bit_acc_mp3_128k": acc["mp3_128k"],
+                "val_snr_db": float(_snr_db(self.x, mark).mean()),
+                "val_nmr_db": float(noise_to_mask_ratio(self.x, mark, self.psycho).mean())}
+
+
+def _fingerprint(spec: PhaseSpec, config: ModelConfig, manifest: Path, init_from: Path | None) -> str:
+    """What a resumable checkpoint must match: the phase, the model config, the data and the starting model."""
+    digest = hashlib.sha256(json.dumps([asdict(spec), config.to_dict()], sort_keys=True).encode())
+    for path in (manifest, init_from):
+        if path is not None and path.is_file():
+            digest.update(sha256_file(path).encode())
+    return digest.hexdigest()
+
+
+def train_phase(spec: PhaseSpec, config: ModelConfig, manifest: Path, out_dir: Path, init_from: Path | None = None,
+                resume_dir: Path | None = None,
+                log: Callable[[dict[str, float], int], None] | None = None) -> dict[str, float]:
+    """Train one phase; ``out_dir/model.pt`` is the best model. Returns the phase's metrics.
+
+    ``resume_dir`` holds ``checkpoint.pt`` while the phase runs (written at every validation); a restarted phase
+    with the same spec, config, data and starting model resumes from it, and it is removed when the phase ends.
+    """
+    torch.manual_seed(spec.seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    resume_dir = resume_dir or out_dir
+    checkpoint_path, model_path = resume_dir / "checkpoint.pt", out_dir / "model.pt"
+    fingerprint = _fingerprint(spec, config, manifest, init_from)
+    model = build_model(config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr)
+    state: dict[str, Any] = {"step": 0, "best_ber": math.inf, "best_snr": -math.inf, "stale": 0, "history": []}
+    saved = read_checkpoint(checkpoint_path) if checkpoint_path.is_file() else None
+    if saved is not None and saved.get("fingerprint") == fingerprint:  # resume after a crash mid-phase
+        model.load_state_dict(saved["state"])
+        optimizer.load_state_dict(saved["optimizer"])
+        state = saved["train_state"]
+        if (resume_dir / "best.pt").is_file():
+            shutil.copyfile(resume_dir / "best.pt", model_path)
+    elif init_from is not None:  # start from the previous phase
+        saved = read_checkpoint(init_from)
+        if ModelConfig.from_dict(saved["config"]) != config:
+            raise ValueError(f"{init_from}: model config differs from params.yaml's watermark section; "
+                             "retrain from the core phase")
+        model.load_state_dict(saved["state"])
+    if state["step"] == 0:
+        save_checkpoint(model_path, model, phase=spec.name, step=0)
+
+    rng = np.random.default_rng([spec.seed, state["step"]])
+    bank = load_bank(manifest, "train", config.sample_rate)
+    packets = PacketBank(manifest, config.bits, seed=spec.seed)
+    psycho = PsychoacousticModel(sample_rate=config.sample_rate)
+    validate = _Validator(model, manifest, packets, spec, psycho)
+    sampler = ChainSampler(pool=spec.pool, max_length=spec.max_chain, p_clean=spec.p_clean,
+                           schedule=StrengthSchedule(spec.difficulty_start, spec.difficulty_end, spec.steps))
+    n, jitter = config.chunk_samples, spec.jitter
+    model.train()
+    started, seen = time.perf_counter(), 0
+    bar = progress(range(state["step"], spec.steps), desc=f"train {spec.name}", total=spec.steps - state["step"],
+                   unit="step")
+    for step in bar:
+        window = bank.windows(spec.batch, n + 2 * jitter, rng)
+        host = window[:, jitter: jitter + n]
+        bits, is_core = packets.draw(spec.batch, rng, core_only=spec.core_only)
+        seed = int(rng.integers(2**62))
+        mark = model.embed(host, bits, seed) - host
+        marked = window + F.pad(mark, (jitter, jitter))
+        attacked, _chain = sampler.apply(marked[:, None], config.sample_rate, step, rng)
+        shift = int(rng.integers(-jitter, jitter + 1)) if jitter else 0
+        read = attacked[:, 0, jitter + shift: jitter + shift + n]
+        llr = model.llr(read, seed)
+        bce = F.binary_cross_entropy_with_logits(llr, bits, weight=_bit_weights(spec, bits, is_core))
+        snr = _snr_db(host, mark)
+        nmr = noise_to_mask_ratio(host, mark, psycho)
+        loss = (bce + spec.snr_weight * F.relu(spec.snr_target_db - snr).mean()
+                + spec.nmr_weight * F.relu(nmr - spec.nmr_target_db).mean())
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        optimizer.step()
+        seen += spec.batch
+        accuracy = float(((llr.detach() > 0).float() == bits).float().mean())
+        if hasattr(bar, "set_postfix"):
+            bar.set_postfix(loss=f"{float(loss):.3f}", acc=f"{accuracy:.3f}", snr=f"{float(snr.mean()):.1f}")
+        state["step"] = step + 1
+        if log is not None and step % 10 == 0:
+            log({"train_loss": float(loss.detach()), "train_bit_acc": accuracy, "train_snr_db": float(snr.mean()),
+                 "train_nmr_db": float(nmr.mean())}, step)
+        if state["step"] % spec.val_every == 0 or state["step"] == spec.steps:
+            metrics = validate(model)
+            metrics["step"] = state["step"]
+            state["history"].append(metrics)
+            if log is not None:
+                log({k: v for k, v in metrics.items() if k != "step"}, step)
+            ber, snr_val = 1 - metrics["val_bit_acc_mp3_128k"], metrics["val_snr_db"]
+            # better: fewer bit errors after MP3, or as few and a quieter mark
+            quieter = ber <= state["best_ber"] + 1e-4 and snr_val > state["best_snr"] + 0.1
+            if ber < state["best_ber"] - 1e-4 or quieter:
+                state["best_ber"], state["best_snr"], state["stale"] = min(ber, state["best_ber"]), snr_val, 0
+                save_checkpoint(model_path, model, phase=spec.name, step=state["step"], validation=metrics)
+                if resume_dir != out_dir:  # the best model must survive an orchestrator wiping out_dir
+                    resume_dir.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(model_path, resume_dir / "best.pt")
+            else:
+                state["stale"] += 1
+            save_checkpoint(checkpoint_path, model, optimizer=optimizer.state_dict(), train_state=state,
+                            fingerprint=fingerprint)
+            if state["stale"] >= spec.patience:
+                break  # early stopping: validation bit error after MP3 stopped improving
+    wall = time.perf_counter() - started
+    for leftover in (checkpoint_path, resume_dir / "best.pt"):
+        if leftover != model_path:
+            leftover.unlink(missing_ok=True)
+    best = (min(state["history"], key=lambda m: (round(1 - m["val_bit_acc_mp3_128k"], 4), -m["val_snr_db"]))
+            if state["history"] else {})
+    return {
+        "steps": state["step"], "train_seconds": round(wall, 2),
+        "steps_per_second": round(seen / spec.batch / max(wall, 1e-9), 3),
+        "audio_seconds_per_second": round(seen * config.chunk_seconds / max(wall, 1e-9), 2),
+        **{k: round(float(v), 4) for k, v in best.items() if k != "step"},
+        "best_step": int(best.get("step", 0)),
+        "parameters": model.parameter_count(),
+    }
