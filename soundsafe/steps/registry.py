@@ -62,6 +62,29 @@ STEPS: tuple[Step, ...] = (
         metrics="reports/validate/metrics.json",
         reports=("reports/validate/report.json", "reports/validate/files.csv"),
     ),
+    *(
+        Step(
+            name=phase,
+            description=description,
+            entry="soundsafe.watermark.step:run",
+            hardware=hardware,
+            params=("watermark", phase),
+            deps=("data/validated", *((f"models/watermark/{previous}",) if previous else ())),
+            outs=(f"models/watermark/{phase}",),
+            code=("soundsafe/watermark", "soundsafe/attacks", "soundsafe/payload"),
+            metrics=f"reports/watermark/{phase}/metrics.json",
+        )
+        for phase, previous, hardware, description in (
+            ("core", None, "a100", "Train phase 1: core packets (ISRC), clean and light attacks."),
+            ("variable", "core", "a100", "Train phase 2: packets of every type from real encoded records."),
+            ("hierarchical", "variable", "a100",
+             "Train phase 3: misaligned reads (sync under crops and offsets); attack strength ramps up."),
+            ("loss_finetune", "hierarchical", "t4",
+             "Train phase 4: priority-weighted bit loss (core and headers first), perceptual weights tuned."),
+            ("realtime", "loss_finetune", "t4",
+             "Train phase 5: random start offsets and layered real-world attacks, codecs in the loop."),
+        )
+    ),
 )
 
 

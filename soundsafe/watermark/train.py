@@ -105,17 +105,18 @@ class _Validator:
     @torch.no_grad()
     def __call__(self, model: WatermarkModel) -> dict[str, float]:
         model.eval()
-        c = model.config
-        y = model.embed(self.x, self.bits, self.seed)
-        mark = y - self.x
-        mp3 = torch.from_numpy(np.stack([apply_attack("mp3", item.numpy()[:, None], c.sample_rate, "128k")[:, 0]
-                                         for item in y]))
-        acc = {name: float(((model.llr(audio, self.seed) > 0).float() == self.bits).float().mean())
+        c, device = model.config, model.log_llr_scale.device
+        x, bits = self.x.to(device), self.bits.to(device)
+        y = model.embed(x, bits, self.seed)
+        mark = y - x
+        mp3 = torch.from_numpy(np.stack([apply_attack("mp3", item.cpu().numpy()[:, None], c.sample_rate, "128k")[:, 0]
+                                         for item in y])).to(device)
+        acc = {name: float(((model.llr(audio, self.seed) > 0).float() == bits).float().mean())
                for name, audio in (("clean", y), ("mp3_128k", mp3))}
         model.train()
         return {"val_bit_acc_clean": acc["clean"], "val_bit_acc_mp3_128k": acc["mp3_128k"],
-                "val_snr_db": float(_snr_db(self.x, mark).mean()),
-                "val_nmr_db": float(noise_to_mask_ratio(self.x, mark, self.psycho).mean())}
+                "val_snr_db": float(_snr_db(x, mark).mean()),
+                "val_nmr_db": float(noise_to_mask_ratio(x.cpu(), mark.cpu(), self.psycho).mean())}
 
 
 def _fingerprint(spec: PhaseSpec, config: ModelConfig, manifest: Path, init_from: Path | None) -> str:
@@ -140,6 +141,7 @@ def train_phase(spec: PhaseSpec, config: ModelConfig, manifest: Path, out_dir: P
     resume_dir = resume_dir or out_dir
     checkpoint_path, model_path = resume_dir / "checkpoint.pt", out_dir / "model.pt"
     fingerprint = _fingerprint(spec, config, manifest, init_from)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = build_model(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr)
     state: dict[str, Any] = {"step": 0, "best_ber": math.inf, "best_snr": -math.inf, "stale": 0, "history": []}
@@ -159,6 +161,7 @@ def train_phase(spec: PhaseSpec, config: ModelConfig, manifest: Path, out_dir: P
     if state["step"] == 0:
         save_checkpoint(model_path, model, phase=spec.name, step=0)
 
+    model.to(device)
     rng = np.random.default_rng([spec.seed, state["step"]])
     bank = load_bank(manifest, "train", config.sample_rate)
     packets = PacketBank(manifest, config.bits, seed=spec.seed)
@@ -172,9 +175,10 @@ def train_phase(spec: PhaseSpec, config: ModelConfig, manifest: Path, out_dir: P
     bar = progress(range(state["step"], spec.steps), desc=f"train {spec.name}", total=spec.steps - state["step"],
                    unit="step")
     for step in bar:
-        window = bank.windows(spec.batch, n + 2 * jitter, rng)
+        window = bank.windows(spec.batch, n + 2 * jitter, rng).to(device)
         host = window[:, jitter: jitter + n]
         bits, is_core = packets.draw(spec.batch, rng, core_only=spec.core_only)
+        bits = bits.to(device)
         seed = int(rng.integers(2**62))
         mark = model.embed(host, bits, seed) - host
         marked = window + F.pad(mark, (jitter, jitter))
