@@ -1,4 +1,4 @@
-"""``soundsafe``: run pipeline steps, the whole pipeline, ingest and validate data, code payloads, attack audio.
+"""``soundsafe``: run the pipeline or its steps, ingest and validate data, embed and detect watermarks, more.
 
 Exit codes: 0 success; 1 the work failed (bad data, a failed step; the message says why); 2 bad usage.
 """
@@ -21,6 +21,8 @@ _EPILOG = """examples:
   soundsafe step corpus                  # run one step (what dvc.yaml calls)
   soundsafe ingest ~/music --out data/my_corpus --metadata ~/music/metadata.csv
   soundsafe validate data/my_corpus/manifest.parquet
+  soundsafe embed song.wav marked.wav --metadata meta.json --key-file secret.key
+  soundsafe detect marked.wav --key-file secret.key
   soundsafe payload inspect meta.json    # the watermark payload: see `soundsafe payload --help`
   soundsafe attack list                  # the attack registry: see `soundsafe attack --help`
 """
@@ -63,7 +65,9 @@ def _parser() -> argparse.ArgumentParser:
                           "(default: beside the manifest, in validation/)")
     from soundsafe.cli.attack_cmd import add_attack_parser
     from soundsafe.cli.payload_cmd import add_payload_parser
+    from soundsafe.cli.watermark_cmd import add_watermark_parsers
 
+    add_watermark_parsers(sub)
     add_payload_parser(sub)
     add_attack_parser(sub)
     return parser
@@ -104,6 +108,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from soundsafe.cli.payload_cmd import run_payload
 
         return run_payload(args)
+    if args.command in ("embed", "detect"):
+        from soundsafe.cli.watermark_cmd import run_detect, run_embed
+
+        return run_embed(args) if args.command == "embed" else run_detect(args)
     if args.command == "attack":
         from soundsafe.cli.attack_cmd import run_attack
 

@@ -197,18 +197,17 @@ def train_phase(spec: PhaseSpec, config: ModelConfig, manifest: Path, out_dir: P
         optimizer.step()
         seen += spec.batch
         accuracy = float(((llr.detach() > 0).float() == bits).float().mean())
+        loss_value, snr_value, nmr_value = float(loss.detach()), float(snr.detach().mean()), float(nmr.detach().mean())
         if hasattr(bar, "set_postfix"):
-            bar.set_postfix(loss=f"{float(loss):.3f}", acc=f"{accuracy:.3f}", snr=f"{float(snr.mean()):.1f}")
+            bar.set_postfix(loss=f"{loss_value:.3f}", acc=f"{accuracy:.3f}", snr=f"{snr_value:.1f}")
         state["step"] = step + 1
         if log is not None and step % 10 == 0:
-            log({"train_loss": float(loss.detach()), "train_bit_acc": accuracy, "train_snr_db": float(snr.mean()),
-                 "train_nmr_db": float(nmr.mean())}, step)
+            log({"train_loss": loss_value, "train_bit_acc": accuracy, "train_snr_db": snr_value,
+                 "train_nmr_db": nmr_value}, step)
         if state["step"] % spec.val_every == 0 or state["step"] == spec.steps:
             metrics = validate(model)
             metrics["step"] = state["step"]
             state["history"].append(metrics)
-            if log is not None:
-                log({k: v for k, v in metrics.items() if k != "step"}, step)
             ber, snr_val = 1 - metrics["val_bit_acc_mp3_128k"], metrics["val_snr_db"]
             # better: fewer bit errors after MP3, or as few and a quieter mark
             quieter = ber <= state["best_ber"] + 1e-4 and snr_val > state["best_snr"] + 0.1
@@ -222,6 +221,8 @@ def train_phase(spec: PhaseSpec, config: ModelConfig, manifest: Path, out_dir: P
                 state["stale"] += 1
             save_checkpoint(checkpoint_path, model, optimizer=optimizer.state_dict(), train_state=state,
                             fingerprint=fingerprint)
+            if log is not None:
+                log({k: v for k, v in metrics.items() if k != "step"}, step)
             if state["stale"] >= spec.patience:
                 break  # early stopping: validation bit error after MP3 stopped improving
     wall = time.perf_counter() - started
