@@ -48,6 +48,12 @@ def test_ci_pipeline_runs_caches_and_reruns_only_what_changed(project: Path) -> 
     assert corpus["tracks"] == 8 and corpus["tracks_test"] >= 1
     assert json.loads((project / "reports/validate/metrics.json").read_text())["expectations_failed"] == 0
     assert (project / "data/validated/manifest.parquet").is_file()
+    phases = ["core", "variable", "hierarchical", "loss_finetune", "realtime"]
+    for phase in phases:
+        assert f"Running stage '{phase}'" in first.stdout
+        trained = json.loads((project / f"reports/watermark/{phase}/metrics.json").read_text())
+        assert trained["steps"] >= 1 and 0.5 <= trained["val_bit_acc_clean"] <= 1.0
+    assert (project / "models/watermark/realtime/model.pt").is_file()
 
     again = _pipeline(project)
     assert again.returncode == 0
@@ -67,7 +73,7 @@ def test_ci_pipeline_runs_caches_and_reruns_only_what_changed(project: Path) -> 
     assert len(parents) == 3
     first_parent = parents.sort_values("start_time").iloc[0]["run_id"]
     children = runs[runs["tags.mlflow.parentRunId"] == first_parent]
-    assert sorted(children["tags.mlflow.runName"]) == ["corpus", "validate"]
+    assert sorted(children["tags.mlflow.runName"]) == sorted(["corpus", "validate", *phases])
     assert set(children["status"]) == {"FINISHED"}
     assert float(children[children["tags.mlflow.runName"] == "corpus"]["metrics.tracks"].iloc[0]) == 8
 
