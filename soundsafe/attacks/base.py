@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from soundsafe.audio.checks import AudioInputError
+
 __all__ = [
     "Attack",
     "AttackError",
@@ -21,7 +23,6 @@ __all__ = [
     "EvalFn",
     "Strength",
     "TrainFn",
-    "check_audio",
     "match_length",
 ]
 
@@ -34,7 +35,7 @@ class AttackError(ValueError):
     """An attack was asked for something it cannot do (unknown name or strength, bad parameters)."""
 
 
-class AttackInputError(AttackError):
+class AttackInputError(AttackError, AudioInputError):
     """The audio handed to an attack is not usable (empty, NaN, wrong shape, unsupported rate)."""
 
 
@@ -75,35 +76,6 @@ class Attack:
     @property
     def strength_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.strengths)
-
-
-def check_audio(audio: Any, sr: Any, *, attack: str = "attack") -> np.ndarray:
-    """Validate evaluation input and return it as float32 ``(frames, channels)``.
-
-    1-D input is treated as mono. Raises :class:`AttackInputError` with what is wrong and what to do.
-    """
-    if not isinstance(sr, int | np.integer) or isinstance(sr, bool) or sr <= 0:
-        raise AttackInputError(f"{attack}: sample rate must be a positive integer in Hz, got {sr!r}")
-    array = np.asarray(audio)
-    if array.dtype.kind not in "fiu":
-        raise AttackInputError(f"{attack}: audio must be a numeric array, got dtype {array.dtype}")
-    if array.ndim == 1:
-        array = array[:, None]
-    if array.ndim != 2:
-        raise AttackInputError(f"{attack}: audio must be (frames,) or (frames, channels), got shape {array.shape}")
-    frames, channels = array.shape
-    if frames == 0 or channels == 0:
-        raise AttackInputError(f"{attack}: audio is empty (shape {array.shape}); nothing to attack")
-    if channels > 16 and frames <= 16:
-        raise AttackInputError(f"{attack}: shape {array.shape} looks like (channels, frames); "
-                               "pass (frames, channels), e.g. audio.T")
-    if array.dtype.kind in "iu":  # integer PCM: scale to [-1, 1]
-        array = array.astype(np.float32) / float(np.iinfo(array.dtype).max)
-    array = array.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(array)):
-        bad = int(np.count_nonzero(~np.isfinite(array)))
-        raise AttackInputError(f"{attack}: audio has {bad} NaN or infinite samples; fix or drop the source first")
-    return array
 
 
 def match_length(audio: np.ndarray, frames: int) -> np.ndarray:

@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 
 from soundsafe.attacks import chains, codecs, concert, dynamics, filters, levels, noise, reverb, timing
-from soundsafe.attacks.base import Attack, AttackError, AttackInputError, check_audio
+from soundsafe.attacks.base import Attack, AttackError, AttackInputError
+from soundsafe.audio.checks import check_audio
 
 __all__ = ["ATTACKS", "apply_attack", "apply_training_attack", "get_attack", "list_attacks"]
 
@@ -39,7 +40,7 @@ def apply_attack(name: str, audio: Any, sr: int, strength: str | None = None, se
     """
     attack = get_attack(name)
     params = attack.strength(strength).params
-    x = check_audio(audio, sr, attack=name)
+    x = check_audio(audio, sr, what=name, error=AttackInputError)
     out = attack.evaluate(x, int(sr), params, np.random.default_rng(seed))
     if out.ndim != 2 or out.shape[1] != x.shape[1]:
         raise AttackError(f"{name}: produced shape {out.shape} from {x.shape} (channel count must be kept)")

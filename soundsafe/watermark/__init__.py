@@ -1,1 +1,1 @@
-"""The neural watermark: psychoacoustic model, embedder and detector (in progress, see issue 5)."""
+"""The watermark: psychoacoustic model, keyed carrier, model, training phases, and the embed/detect API."""

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from soundsafe.attacks.base import check_audio
+from soundsafe.audio.checks import check_audio
 from soundsafe.audio.io import resample
 from soundsafe.payload.decoder import DecodeResult, decode_stream
 from soundsafe.payload.keys import DEMO_KEY, PayloadKey
@@ -55,11 +55,11 @@ def embed(audio: np.ndarray, sr: int, metadata: Mapping[str, Any], key: PayloadK
     """Watermark ``audio`` ``(frames, channels)`` (or 1-D) with ``metadata`` under ``key``; same shape out.
 
     ``start_chunk`` is the schedule position of the first chunk (to continue a stream). Raises ``RecordError`` /
-    ``PayloadTooLargeError`` for bad metadata and ``AttackInputError`` for unusable audio.
+    ``PayloadTooLargeError`` for bad metadata and ``AudioInputError`` for unusable audio.
     """
     net = _model(model)
     c = net.config
-    x = check_audio(audio, sr, attack="embed")
+    x = check_audio(audio, sr, what="embed")
     encoded = encode_payload(dict(metadata), key, _settings(net, settings))
     mono = resample(x, sr, c.sample_rate).mean(axis=1)
     chunks = mono.shape[0] // c.chunk_samples
@@ -118,7 +118,7 @@ def detect(audio: np.ndarray, sr: int, key: PayloadKey = DEMO_KEY, model: Waterm
     net = _model(model)
     c = net.config
     settings = _settings(net, settings)
-    x = check_audio(audio, sr, attack="detect")
+    x = check_audio(audio, sr, what="detect")
     mono = torch.from_numpy(resample(x, sr, c.sample_rate).mean(axis=1).astype(np.float32))
     n, hop = c.chunk_samples, c.hop
     if mono.numel() < n:
