@@ -64,7 +64,7 @@ def test_untrained_model_is_the_plain_carrier_and_reads_its_bits(demo_audio: np.
         assert ((model.llr(marked, 6) > 0).float() == bits).float().mean() < 0.7, "another key reads noise"
         assert ((model.llr(chunks, 5) > 0).float() == bits).float().mean() < 0.7, "unmarked audio reads noise"
         snr = 10 * torch.log10(chunks.pow(2).sum() / (marked - chunks).pow(2).sum())
-    assert snr > 25
+    assert snr > 20  # a sanity bound on this clip; the SNR target is a benchmark figure (benchmarks/watermark.py)
 
 
 def test_gradients_reach_both_networks_through_an_attack(demo_audio: np.ndarray) -> None:

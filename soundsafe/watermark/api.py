@@ -124,8 +124,9 @@ def detect(audio: np.ndarray, sr: int, key: PayloadKey = DEMO_KEY, model: Waterm
     if mono.numel() < n:
         return Detection(decode_stream([], key, settings))
     with torch.no_grad():
-        sync_chunks = min(_SYNC_CHUNKS, (mono.numel() - n) // n + 1)
-        offsets = [o for o in range(0, n, hop) if o + (sync_chunks - 1) * n + n <= mono.numel()]
+        # leave a chunk of room so that every grid offset (0 … n − hop) is tried with the same number of chunks
+        sync_chunks = max(1, min(_SYNC_CHUNKS, mono.numel() // n - 1))
+        offsets = [o for o in range(0, n, hop) if o + sync_chunks * n <= mono.numel()]
         starts = [o + i * n for o in offsets for i in range(sync_chunks)]
         power = _score(_read_at(net, mono, starts, key.carrier_seed), c.margin_db).reshape(len(offsets), sync_chunks)
         position = offsets[int(torch.argmax(power.mean(-1)))]

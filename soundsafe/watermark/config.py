@@ -26,8 +26,8 @@ class ModelConfig:
     high_hz: float = 9000.0
     tile_frames: int = 4
     tile_bins: int = 4
-    margin_db: float = 0.7  # whitened correlation the embedder aims each bit at
-    cap_db: float = 2.0  # largest push per bit and pass
+    margin_db: float = 1.2  # whitened correlation the embedder aims each bit at
+    cap_db: float = 3.0  # largest push per bit and pass
     passes: int = 4  # closed-loop embedding passes (re-analyse, correct)
     floor_db: float = 70.0  # cells quieter than the frame's peak minus this carry nothing
     hidden: int = 16  # channels of the shaping and reliability networks
