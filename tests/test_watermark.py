@@ -152,3 +152,27 @@ def test_cli_embed_detect(demo_audio: np.ndarray, demo_record: dict, tmp_path: P
     assert main(["detect", str(src)]) == 1
     meta.write_text("{not json")
     assert main(["embed", str(src), str(out), "--metadata", str(meta)]) == 1
+
+
+def test_data_parallel_training_under_torchrun(tiny_corpus_dir: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = tmp_path / "train.py"
+    script.write_text(f"""
+import json, os
+from pathlib import Path
+from soundsafe.watermark.config import ModelConfig
+from soundsafe.watermark.train import PhaseSpec, train_phase
+spec = PhaseSpec(name="core", steps=2, batch=2, val_every=2, val_windows=2, pool={{"gain": 1.0}})
+manifest = Path({str(tiny_corpus_dir / MANIFEST_NAME)!r})
+metrics = train_phase(spec, ModelConfig(), manifest, Path({str(tmp_path)!r}) / "out")
+Path({str(tmp_path)!r}, "metrics_" + os.environ["RANK"] + ".json").write_text(json.dumps(metrics))
+""")
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(script)], capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stdout + done.stderr
+    reports = [json.loads((tmp_path / f"metrics_{rank}.json").read_text()) for rank in (0, 1)]
+    assert len(reports) == 2 and all(r["ranks"] == 2 for r in reports)
+    assert reports[0]["val_bit_acc_clean"] == reports[1]["val_bit_acc_clean"], "ranks hold the same weights"
+    assert (tmp_path / "out" / "model.pt").is_file()

@@ -9,8 +9,9 @@ Validation every ``val_every`` steps embeds fixed val-split windows and reads th
 128 and 64 kbps (LAME), AAC 128 kbps and white noise at 20 dB; the model with the best mean bit accuracy over
 those attacks (then the highest SNR) is kept, and training stops after ``patience`` validations without
 improvement. A checkpoint is written at every validation, and a
-restarted phase resumes from it. The phase runs on CUDA when a GPU is present (codecs and numpy attacks stay on
-the CPU), else on the CPU in fp32; mixed precision and DDP are not implemented yet (see issue 5's notes).
+restarted phase resumes from it. On a GPU the phase runs on CUDA with the tile networks in bf16 autocast (codecs
+and numpy attacks stay on the CPU); on a CPU, plain fp32. Under ``torchrun --nproc_per_node N`` it is data
+parallel: each rank draws its own batches and gradients are averaged by all-reduce (NCCL on GPUs, gloo on CPUs).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -27,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 
 from soundsafe.attacks import apply_attack
@@ -127,6 +130,44 @@ class _Validator:
         return metrics
 
 
+@dataclass(frozen=True)
+class _Ranks:
+    """Data parallelism under ``torchrun``: one process per GPU (or CPU worker), gradients averaged by all-reduce.
+
+    Without ``WORLD_SIZE`` > 1 this is a single process on CUDA when present, else the CPU. Every rank starts
+    from the same weights and applies the same averaged gradients, so weights stay identical without a broadcast.
+    """
+
+    rank: int
+    world: int
+    device: torch.device
+
+    @classmethod
+    def start(cls) -> _Ranks:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        cuda = torch.cuda.is_available()
+        if world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if cuda else "gloo")
+        rank = dist.get_rank() if world > 1 else 0
+        if cuda:
+            local = int(os.environ.get("LOCAL_RANK", "0"))
+            torch.cuda.set_device(local)
+            return cls(rank, world, torch.device("cuda", local))
+        return cls(rank, world, torch.device("cpu"))
+
+    def average_gradients(self, model: torch.nn.Module) -> None:
+        if self.world == 1:
+            return
+        for p in model.parameters():
+            if p.grad is not None:
+                dist.all_reduce(p.grad)
+                p.grad /= self.world
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
+
 def _fingerprint(spec: PhaseSpec, config: ModelConfig, manifest: Path, init_from: Path | None) -> str:
     """What a resumable checkpoint must match: the phase, the model config, the data and the starting model."""
     digest = hashlib.sha256(json.dumps([asdict(spec), config.to_dict()], sort_keys=True).encode())
@@ -144,12 +185,16 @@ def train_phase(spec: PhaseSpec, config: ModelConfig, manifest: Path, out_dir: P
     ``resume_dir`` holds ``checkpoint.pt`` while the phase runs (written at every validation); a restarted phase
     with the same spec, config, data and starting model resumes from it, and it is removed when the phase ends.
     """
-    torch.manual_seed(spec.seed)
+    torch.manual_seed(spec.seed)  # every rank builds the same initial weights
     out_dir.mkdir(parents=True, exist_ok=True)
     resume_dir = resume_dir or out_dir
     checkpoint_path, model_path = resume_dir / "checkpoint.pt", out_dir / "model.pt"
     fingerprint = _fingerprint(spec, config, manifest, init_from)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    ranks = _Ranks.start()
+    device = ranks.device
+    lead = ranks.rank == 0  # only the lead rank writes files and logs
+    if not lead:
+        log = None
     model = build_model(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr)
     state: dict[str, Any] = {"step": 0, "best_ber": math.inf, "best_snr": -math.inf, "stale": 0, "history": []}
@@ -166,11 +211,11 @@ def train_phase(spec: PhaseSpec, config: ModelConfig, manifest: Path, out_dir: P
             raise ValueError(f"{init_from}: model config differs from params.yaml's watermark section; "
                              "retrain from the core phase")
         model.load_state_dict(saved["state"])
-    if state["step"] == 0:
+    if state["step"] == 0 and lead:
         save_checkpoint(model_path, model, phase=spec.name, step=0)
 
     model.to(device)
-    rng = np.random.default_rng([spec.seed, state["step"]])
+    rng = np.random.default_rng([spec.seed, state["step"], ranks.rank])  # each rank draws its own batches
     bank = load_bank(manifest, "train", config.sample_rate)
     packets = PacketBank(manifest, config.bits, seed=spec.seed)
     psycho = PsychoacousticModel(sample_rate=config.sample_rate)
@@ -180,8 +225,8 @@ def train_phase(spec: PhaseSpec, config: ModelConfig, manifest: Path, out_dir: P
     n, jitter = config.chunk_samples, spec.jitter
     model.train()
     started, seen = time.perf_counter(), 0
-    bar = progress(range(state["step"], spec.steps), desc=f"train {spec.name}", total=spec.steps - state["step"],
-                   unit="step")
+    steps = range(state["step"], spec.steps)
+    bar = progress(steps, desc=f"train {spec.name}", total=len(steps), unit="step") if lead else steps
     for step in bar:
         window = bank.windows(spec.batch, n + 2 * jitter, rng).to(device)
         host = window[:, jitter: jitter + n]
@@ -193,7 +238,8 @@ def train_phase(spec: PhaseSpec, config: ModelConfig, manifest: Path, out_dir: P
         attacked, _chain = sampler.apply(marked[:, None], config.sample_rate, step, rng)
         shift = int(rng.integers(-jitter, jitter + 1)) if jitter else 0
         read = attacked[:, 0, jitter + shift: jitter + shift + n]
-        llr = model.llr(read, seed)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            llr = model.llr(read, seed).float()  # mixed precision on GPU: the tile networks run in bf16
         bce = F.binary_cross_entropy_with_logits(llr, bits, weight=_bit_weights(spec, bits, is_core))
         snr = _snr_db(host, mark)
         nmr = noise_to_mask_ratio(host, mark, psycho)
@@ -201,9 +247,10 @@ def train_phase(spec: PhaseSpec, config: ModelConfig, manifest: Path, out_dir: P
                 + spec.nmr_weight * F.relu(nmr - spec.nmr_target_db).mean())
         optimizer.zero_grad()
         loss.backward()
+        ranks.average_gradients(model)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optimizer.step()
-        seen += spec.batch
+        seen += spec.batch * ranks.world
         accuracy = float(((llr.detach() > 0).float() == bits).float().mean())
         loss_value, snr_value, nmr_value = float(loss.detach()), float(snr.detach().mean()), float(nmr.detach().mean())
         if hasattr(bar, "set_postfix"):
@@ -219,31 +266,35 @@ def train_phase(spec: PhaseSpec, config: ModelConfig, manifest: Path, out_dir: P
             ber, snr_val = 1 - metrics["val_bit_acc_robust"], metrics["val_snr_db"]
             # better: fewer bit errors after the validation attacks, or as few and a quieter mark
             quieter = ber <= state["best_ber"] + 1e-4 and snr_val > state["best_snr"] + 0.1
+            # every rank holds the same weights and validates the same windows: they all decide alike
             if ber < state["best_ber"] - 1e-4 or quieter:
                 state["best_ber"], state["best_snr"], state["stale"] = min(ber, state["best_ber"]), snr_val, 0
-                save_checkpoint(model_path, model, phase=spec.name, step=state["step"], validation=metrics)
-                if resume_dir != out_dir:  # the best model must survive an orchestrator wiping out_dir
-                    resume_dir.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(model_path, resume_dir / "best.pt")
+                if lead:
+                    save_checkpoint(model_path, model, phase=spec.name, step=state["step"], validation=metrics)
+                    if resume_dir != out_dir:  # the best model must survive an orchestrator wiping out_dir
+                        resume_dir.mkdir(parents=True, exist_ok=True)
+                        shutil.copyfile(model_path, resume_dir / "best.pt")
             else:
                 state["stale"] += 1
-            save_checkpoint(checkpoint_path, model, optimizer=optimizer.state_dict(), train_state=state,
-                            fingerprint=fingerprint)
+            if lead:
+                save_checkpoint(checkpoint_path, model, optimizer=optimizer.state_dict(), train_state=state,
+                                fingerprint=fingerprint)
             if log is not None:
                 log({k: v for k, v in metrics.items() if k != "step"}, step)
             if state["stale"] >= spec.patience:
                 break  # early stopping: validation bit error under attack stopped improving
     wall = time.perf_counter() - started
-    for leftover in (checkpoint_path, resume_dir / "best.pt"):
+    ranks.barrier()
+    for leftover in (checkpoint_path, resume_dir / "best.pt") if lead else ():
         if leftover != model_path:
             leftover.unlink(missing_ok=True)
     best = (min(state["history"], key=lambda m: (round(1 - m["val_bit_acc_robust"], 4), -m["val_snr_db"]))
             if state["history"] else {})
     return {
         "steps": state["step"], "train_seconds": round(wall, 2),
-        "steps_per_second": round(seen / spec.batch / max(wall, 1e-9), 3),
+        "steps_per_second": round(seen / (spec.batch * ranks.world) / max(wall, 1e-9), 3),
         "audio_seconds_per_second": round(seen * config.chunk_seconds / max(wall, 1e-9), 2),
         **{k: round(float(v), 4) for k, v in best.items() if k != "step"},
         "best_step": int(best.get("step", 0)),
-        "parameters": model.parameter_count(),
+        "parameters": model.parameter_count(), "ranks": ranks.world,
     }
