@@ -80,9 +80,9 @@ class Carrier(nn.Module):
         den = torch.zeros_like(num).index_add(1, self.assign, w)
         return num / den.clamp_min(1e-9)
 
-    def read(self, x: torch.Tensor) -> torch.Tensor:
-        """Unweighted statistics of mono chunks ``(B, samples)``: the carrier's raw reading."""
-        return self.statistics(self.whiten(self.tiles(self.cell_db(self.spectrum(x)))))
+    def tile_levels(self, x: torch.Tensor) -> torch.Tensor:
+        """Tile levels in dB ``(B, rows, cols)`` of mono chunks ``(B, samples)``."""
+        return self.tiles(self.cell_db(self.spectrum(x)))
 
     # embedding ------------------------------------------------------------------------------------------------
     def normalise_per_bit(self, weights: torch.Tensor) -> torch.Tensor:

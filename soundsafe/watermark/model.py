@@ -60,7 +60,7 @@ class WatermarkModel(nn.Module):
         return self._carriers[seed]
 
     def shaping(self, carrier: Carrier, x: torch.Tensor) -> torch.Tensor:
-        tiles = carrier.tiles(carrier.cell_db(carrier.spectrum(x)))
+        tiles = carrier.tile_levels(x)
         weights = 2 * torch.sigmoid(self.shaper(_features(tiles)[:, None])[:, 0])
         return carrier.normalise_per_bit(weights)
 
@@ -77,7 +77,7 @@ class WatermarkModel(nn.Module):
     def statistics(self, x: torch.Tensor, seed: int) -> torch.Tensor:
         """Reliability-weighted per-bit statistics in dB, ``(B, K)``."""
         carrier = self.carrier(seed)
-        tiles = carrier.tiles(carrier.cell_db(carrier.spectrum(x)))
+        tiles = carrier.tile_levels(x)
         white = carrier.whiten(tiles)
         features = torch.stack([_features(tiles), white / 3.0], dim=1)
         weights = F.softplus(self.reliability(features)[:, 0] + math.log(math.e - 1))
