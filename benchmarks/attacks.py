@@ -12,29 +12,17 @@ call is discarded as warm-up. Results also go to ``reports/benchmarks/attacks.js
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
+from timing import median_seconds  # benchmarks/timing.py, beside this script
 
 from soundsafe.atomic import write_json
 from soundsafe.attacks import apply_attack, apply_training_attack, list_attacks
 from soundsafe.audio.io import read_audio
 
 SR = 44100
-
-
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up: caches (codec delays, RIR banks, crowd banks) are built once per process
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def load_music(path: Path | None, seconds: float) -> tuple[np.ndarray, str]:
@@ -61,6 +49,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats per measurement (default 5)")
     parser.add_argument("--out", type=Path, default=Path("reports/benchmarks/attacks.json"))
     args = parser.parse_args()
+    needed = 1 + (args.batch - 1) / 4  # training items are 1 s windows starting every 0.25 s
+    if args.seconds < needed:
+        parser.error(f"--seconds must be at least {needed:g} for --batch {args.batch}")
     torch.set_num_threads(1)
 
     audio, source = load_music(args.audio, args.seconds)
@@ -71,7 +62,7 @@ def main() -> None:
     for attack in list_attacks():
         names = dict.fromkeys([attack.default, attack.strength_names[-1]])
         rtf = {s: seconds / median_seconds(lambda n=attack.name, s=s: apply_attack(n, audio, SR, s, seed=1),
-                                           args.repeats)
+                                           args.repeats, warmup=True)
                for s in names}
         strongest = attack.strength_names[-1]
         rows.append({"attack": attack.name, "family": attack.family, "eval_rtf": rtf})
@@ -91,7 +82,7 @@ def main() -> None:
             y = apply_training_attack(name, xi, SR, generator=torch.Generator().manual_seed(0))
             y.sum().backward()
 
-        ms = 1000 * median_seconds(step, args.repeats)
+        ms = 1000 * median_seconds(step, args.repeats, warmup=True)
         row.update(train_mode=attack.train_mode, train_ms_per_batch=ms)
         print(f"| {attack.name} | {attack.train_mode} | {ms:.0f} |")
     write_json(args.out, {"audio": source, "seconds": seconds, "batch": args.batch, "threads": 1, "rows": rows})

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import json
 import random
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from timing import median_seconds  # benchmarks/timing.py, beside this script
 
 from soundsafe.payload.channel import simulate_channel
 from soundsafe.payload.decoder import decode_stream
@@ -38,15 +36,6 @@ def maximal(record: dict) -> dict:
         except PayloadTooLargeError:
             return {**record, "writers": owners}
         owners = trial
-
-
-def median_seconds(fn: Callable[[], object], repeats: int = 5) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:
