@@ -25,6 +25,7 @@ _EPILOG = """examples:
   soundsafe detect marked.wav --key-file secret.key
   soundsafe payload inspect meta.json    # the watermark payload: see `soundsafe payload --help`
   soundsafe attack list                  # the attack registry: see `soundsafe attack --help`
+  soundsafe evaluate --audio ~/music --out reports/my_eval   # quality, robustness, cost vs baselines
 """
 
 
@@ -64,12 +65,14 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--report-dir", type=Path, help="where to write report.json and files.csv "
                           "(default: beside the manifest, in validation/)")
     from soundsafe.cli.attack_cmd import add_attack_parser
+    from soundsafe.cli.evaluate_cmd import add_evaluate_parser
     from soundsafe.cli.payload_cmd import add_payload_parser
     from soundsafe.cli.watermark_cmd import add_watermark_parsers
 
     add_watermark_parsers(sub)
     add_payload_parser(sub)
     add_attack_parser(sub)
+    add_evaluate_parser(sub)
     return parser
 
 
@@ -116,11 +119,17 @@ def _dispatch(args: argparse.Namespace) -> int:
         from soundsafe.cli.attack_cmd import run_attack
 
         return run_attack(args)
+    if args.command == "evaluate":
+        from soundsafe.cli.evaluate_cmd import run_evaluate
+
+        return run_evaluate(args)
     if args.command == "step":
         from soundsafe.steps.runner import run_step
 
         metrics = run_step(args.name, root, args.params, args.profile)
-        print(" ".join(f"{k}={v}" for k, v in metrics.items()))
+        shown = list(metrics.items())[:24]
+        print(" ".join(f"{k}={v}" for k, v in shown) + (f" … ({len(metrics)} metrics in all)"
+                                                         if len(metrics) > len(shown) else ""))
         return 0
     if args.command == "steps":
         from soundsafe.steps.registry import STEPS, topological_order

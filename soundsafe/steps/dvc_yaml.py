@@ -30,6 +30,8 @@ def stage_for(step: Step, params: dict[str, Any]) -> dict[str, Any]:
         stage["outs"] = list(step.outs)
     if step.metrics:
         stage["metrics"] = [{step.metrics: {"cache": False}}]
+    if step.plots:
+        stage["plots"] = [{path: {"cache": False, "x": x, "y": y}} for path, x, y in step.plots]
     return stage
 
 

@@ -32,6 +32,7 @@ class Step:
     code: tuple[str, ...] = ()  # source folders whose change should re-run the step
     metrics: str | None = None  # metrics JSON written by the runner from the entry's return value
     reports: tuple[str, ...] = ()  # human-readable artifacts (not cached; kept on failure too)
+    plots: tuple[tuple[str, str, str], ...] = ()  # (CSV path, x column, y column) for `dvc plots`, not cached
 
     def load(self) -> Callable[[Any], dict[str, float]]:
         """Import and return the step's entry function (imports stay lazy: heavy deps load per step)."""
@@ -85,6 +86,22 @@ STEPS: tuple[Step, ...] = (
              "Train phase 5: random start offsets and layered real-world attacks, codecs in the loop."),
         )
     ),
+    Step(
+        name="evaluate",
+        description="Evaluate the model and the echo baselines on the test split: imperceptibility, robustness "
+                    "per attack, cost; write the HTML report.",
+        entry="soundsafe.evaluation.step:run",
+        hardware="cpu",
+        params=("evaluate", "core", "variable", "hierarchical", "loss_finetune", "realtime"),
+        deps=("data/validated", "models/watermark/realtime",
+              *(f"reports/watermark/{p}/metrics.json"
+                for p in ("core", "variable", "hierarchical", "loss_finetune", "realtime"))),
+        code=("soundsafe/evaluation", "soundsafe/baselines", "soundsafe/watermark", "soundsafe/attacks",
+              "soundsafe/payload"),
+        metrics="reports/evaluate/metrics.json",
+        plots=(("reports/evaluate/bit_accuracy.csv", "point", "bit_acc"),
+               ("reports/evaluate/recovery_curve.csv", "seconds", "isrc_rate")),
+    ),
 )
 
 
@@ -98,7 +115,7 @@ def get_step(name: str) -> Step:
 
 def edges(steps: tuple[Step, ...] = STEPS) -> set[tuple[str, str]]:
     """(producer, consumer) pairs: a step depends on another when it reads a path the other writes."""
-    producers = {out: s.name for s in steps for out in s.outs}
+    producers = {out: s.name for s in steps for out in (*s.outs, *((s.metrics,) if s.metrics else ()))}
     found = set()
     for step in steps:
         for dep in step.deps:

@@ -87,6 +87,7 @@ class Detection:
     chunk_starts_s: list[float] = field(default_factory=list)  # every chunk read, marked or not
     marked: list[bool] = field(default_factory=list)
     strength: list[float] = field(default_factory=list)  # share of bits reaching 0.6 × margin, per chunk
+    llr: np.ndarray | None = field(default=None, repr=False)  # (chunks, K) soft bits of every chunk read
 
     @property
     def marked_fraction(self) -> float:
@@ -122,7 +123,7 @@ def detect(audio: np.ndarray, sr: int, key: PayloadKey = DEMO_KEY, model: Waterm
     mono = torch.from_numpy(resample(x, sr, c.sample_rate).mean(axis=1).astype(np.float32))
     n, hop = c.chunk_samples, c.hop
     if mono.numel() < n:
-        return Detection(decode_stream([], key, settings))
+        return Detection(decode_stream([], key, settings), llr=np.zeros((0, c.bits)))
     with torch.no_grad():
         # leave a chunk of room so that every grid offset (0 … n − hop) is tried with the same number of chunks
         sync_chunks = max(1, min(_SYNC_CHUNKS, mono.numel() // n - 1))
@@ -130,7 +131,7 @@ def detect(audio: np.ndarray, sr: int, key: PayloadKey = DEMO_KEY, model: Waterm
         starts = [o + i * n for o in offsets for i in range(sync_chunks)]
         power = _score(_read_at(net, mono, starts, key.carrier_seed), c.margin_db).reshape(len(offsets), sync_chunks)
         position = offsets[int(torch.argmax(power.mean(-1)))]
-        llrs, chunk_starts, marked, strengths = [], [], [], []
+        llrs, chunk_starts, marked, strengths, every = [], [], [], [], []
         scale = float(net.log_llr_scale.exp())
         while position + n <= mono.numel():
             candidates = [p for p in range(position - 2 * hop, position + 3 * hop, hop) if 0 <= p <= mono.numel() - n]
@@ -140,10 +141,11 @@ def detect(audio: np.ndarray, sr: int, key: PayloadKey = DEMO_KEY, model: Waterm
             position = candidates[best]
             strength = float(score[best])
             is_marked = strength >= _MARK_THRESHOLD
-            llrs.append((stats[best] * scale).numpy().astype(np.float64) if is_marked else None)
+            every.append((stats[best] * scale).numpy().astype(np.float64))
+            llrs.append(every[-1] if is_marked else None)
             chunk_starts.append(position / c.sample_rate)
             marked.append(is_marked)
             strengths.append(strength)
             position += n
     result = decode_stream([llrs], key, settings)
-    return Detection(result, chunk_starts, marked, strengths)
+    return Detection(result, chunk_starts, marked, strengths, np.array(every).reshape(-1, c.bits))

@@ -73,6 +73,7 @@ class PhaseSpec:
     val_every: int = 50
     val_windows: int = 16
     patience: int = 4
+    target_bit_acc: float = 0.9  # validation bit accuracy under attack that counts as "watermark inserted"
     seed: int = 0
 
     @classmethod
@@ -290,11 +291,15 @@ def train_phase(spec: PhaseSpec, config: ModelConfig, manifest: Path, out_dir: P
             leftover.unlink(missing_ok=True)
     best = (min(state["history"], key=lambda m: (round(1 - m["val_bit_acc_robust"], 4), -m["val_snr_db"]))
             if state["history"] else {})
+    # MPAI-NNW's "epochs to insert the watermark": the first validation at the target (-1: never reached)
+    reached = [m["step"] for m in state["history"] if m["val_bit_acc_robust"] >= spec.target_bit_acc]
     return {
         "steps": state["step"], "train_seconds": round(wall, 2),
         "steps_per_second": round(seen / (spec.batch * ranks.world) / max(wall, 1e-9), 3),
         "audio_seconds_per_second": round(seen * config.chunk_seconds / max(wall, 1e-9), 2),
         **{k: round(float(v), 4) for k, v in best.items() if k != "step"},
         "best_step": int(best.get("step", 0)),
+        "steps_to_target": int(reached[0]) if reached else -1,
+        "seconds_per_batch": round(wall / max(seen / (spec.batch * ranks.world), 1), 4),
         "parameters": model.parameter_count(), "ranks": ranks.world,
     }

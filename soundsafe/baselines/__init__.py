@@ -1,0 +1,1 @@
+"""Watermarkers to compare against: classical echo baselines and an adapter for external command-line tools."""

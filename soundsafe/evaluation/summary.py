@@ -1,0 +1,124 @@
+"""Aggregate the harness's tables: per-system figures with confidence intervals, flat metrics, the summary table."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from soundsafe.evaluation.harness import EvaluationTables
+from soundsafe.evaluation.quality import mean_ci
+
+__all__ = [
+    "HEADLINE_POINTS",
+    "QUALITY_METRICS",
+    "flat_metrics",
+    "point_table",
+    "recovery_table",
+    "seconds_to",
+    "summary_markdown",
+    "summary_rows",
+]
+
+QUALITY_METRICS = ("snr_db", "si_snr_db", "segmental_snr_db", "lsd_db", "nmr_db", "pesq_wb")
+HEADLINE_POINTS = ("clean", "mp3 128k", "aac 128k", "white_noise 20dB")
+
+
+def metric_key(text: str) -> str:
+    """A label as an MLflow/DVC-safe metric name component (``eq ±6dB`` → ``eq_pm6dB``)."""
+    text = text.replace("±", "pm").replace("+", "p").replace("%", "pct").replace(" ", "_")
+    return re.sub(r"[^A-Za-z0-9_.-]", "", text)
+
+
+def point_table(tables: EvaluationTables) -> pd.DataFrame:
+    """Per system × attack point: mean bit accuracy, detection rate, ISRC / field / full-payload recovery."""
+    r = tables.robustness
+    cols = {"bit_acc": "mean", "detected": "mean"}
+    for extra in ("isrc_ok", "field_share", "complete"):
+        if extra in r.columns:
+            cols[extra] = "mean"
+    grouped = r.groupby(["system", "family", "attack", "strength", "point"], sort=False).agg(cols).reset_index()
+    return grouped.rename(columns={"detected": "tpr"})
+
+
+def recovery_table(tables: EvaluationTables) -> pd.DataFrame:
+    """Per system × attack point × excerpt length: the share of reads that give the ISRC and the full payload."""
+    if tables.recovery.empty:
+        return pd.DataFrame(columns=["system", "point", "seconds", "isrc_rate", "full_rate", "tries"])
+    g = tables.recovery.groupby(["system", "point", "seconds"], sort=True)
+    return g.agg(isrc_rate=("isrc_ok", "mean"), full_rate=("complete", "mean"),
+                 tries=("isrc_ok", "size")).reset_index()
+
+
+def seconds_to(curve: pd.DataFrame, column: str, share: float = 0.9) -> float:
+    """The shortest excerpt whose read succeeds in at least ``share`` of tries (NaN when none does)."""
+    ok = curve[curve[column] >= share]
+    return float(ok["seconds"].min()) if not ok.empty else math.nan
+
+
+def flat_metrics(tables: EvaluationTables, cost: dict[str, float], training: Sequence[dict[str, Any]],
+                 projected: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Everything as flat ``system.metric`` floats (the step's DVC metrics and MLflow metrics)."""
+    out: dict[str, float] = {}
+    for system, q in tables.quality.groupby("system", sort=False):
+        for metric in QUALITY_METRICS:
+            if metric in q.columns:
+                ci = mean_ci(q[metric].tolist())
+                out[f"{system}.{metric}"] = ci.mean
+                out[f"{system}.{metric}_ci95"] = (ci.high - ci.low) / 2 if ci.n > 1 else 0.0
+    for row in point_table(tables).to_dict("records"):
+        key = f"{row['system']}.{{}}.{metric_key(row['point'])}"
+        out[key.format("bit_acc")] = row["bit_acc"]
+        out[key.format("tpr")] = row["tpr"]
+        for extra in ("isrc_ok", "complete"):
+            if extra in row and not pd.isna(row[extra]):
+                out[key.format("isrc_rate" if extra == "isrc_ok" else "full_rate")] = row[extra]
+    for system, u in tables.unmarked.groupby("system", sort=False):
+        out[f"{system}.fpr"] = float(u["detected"].mean())
+        out[f"{system}.false_field_reads"] = float((u["fields"] > 0).sum())
+    rec = recovery_table(tables)
+    for (system, point), curve in rec.groupby(["system", "point"], sort=False):
+        out[f"{system}.seconds_to_isrc_90.{metric_key(point)}"] = seconds_to(curve, "isrc_rate")
+        out[f"{system}.seconds_to_full_90.{metric_key(point)}"] = seconds_to(curve, "full_rate")
+    out.update({f"cost.{k}": float(v) for k, v in cost.items()})
+    for row in training:
+        for k in ("seconds_per_batch", "steps_to_target", "audio_seconds_per_second"):
+            out[f"train.{row['phase']}.{k}"] = float(row[k])
+    out["projection.full_usd"] = float(sum(r["usd"] for r in projected))
+    out["projection.full_hours"] = float(sum(r["hours"] for r in projected))
+    return {k: (round(v, 6) if isinstance(v, float) and not math.isnan(v) else v) for k, v in out.items()}
+
+
+def summary_rows(tables: EvaluationTables, metrics: dict[str, float], bits_per_second: dict[str, float],
+                 recovery_point: str = "mp3 128k") -> list[dict[str, str]]:
+    """One row per system: the headline figures as display strings."""
+    points = set(tables.robustness["point"])
+    rows = []
+    for system in tables.quality["system"].unique():
+        def get(key: str, scale: float = 1.0, fmt: str = "{:.1f}", suffix: str = "", system: str = system) -> str:
+            value = metrics.get(f"{system}.{key}")
+            return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else \
+                fmt.format(value * scale) + suffix
+        row = {"system": system, "bits/s": f"{bits_per_second.get(system, math.nan):.0f}",
+               "SNR dB": get("snr_db"), "NMR dB": get("nmr_db"), "PESQ": get("pesq_wb", fmt="{:.2f}")}
+        for point in HEADLINE_POINTS:
+            if point in points:
+                row[f"bits {point}"] = get(f"bit_acc.{metric_key(point)}", 100, suffix=" %")
+        row["TPR (mean)"] = f"{100 * tables.robustness[tables.robustness.system == system]['detected'].mean():.0f} %"
+        row["FPR"] = get("fpr", 100, fmt="{:.0f}", suffix=" %")
+        row[f"ISRC 90 % ({recovery_point})"] = get(f"seconds_to_isrc_90.{metric_key(recovery_point)}",
+                                                   fmt="{:g}", suffix=" s")
+        rows.append(row)
+    return rows
+
+
+def summary_markdown(rows: list[dict[str, str]]) -> str:
+    if not rows:
+        return "(no systems evaluated)\n"
+    header = list(rows[0])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r.get(h, "—") for h in header) + " |" for r in rows]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,152 @@
+"""The watermarkers the harness measures, behind one face: embed a clip, read it back.
+
+- :class:`SoundSafeSystem`: the project's model through :func:`soundsafe.watermark.embed` / ``detect`` (the
+  payload is the clip's rights record; presence means a packet passed its authentication tag);
+- :class:`EchoSystem`: echo hiding or time-spread echo (``soundsafe.baselines.echo``) carrying a 64-bit message
+  per clip, one bit per frame, cyclically;
+- :class:`ExternalSystem`: any command-line watermarker (``soundsafe.baselines.external``).
+
+Bits are compared per *unit* (a chunk, a frame, or the whole message): ``Embedded.bits`` holds what each unit
+carries, ``Reading.units`` says which unit each row of ``Reading.bits`` was read from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from soundsafe.baselines.echo import EchoConfig, embed_echo, read_echo
+from soundsafe.baselines.external import ExternalTool
+from soundsafe.payload.keys import PayloadKey
+
+__all__ = ["EchoSystem", "Embedded", "ExternalSystem", "Reading", "SoundSafeSystem", "Watermarker",
+           "bit_accuracy", "same_isrc"]
+
+
+@dataclass
+class Embedded:
+    audio: np.ndarray
+    bits: np.ndarray  # (units, bits per unit)
+
+
+@dataclass
+class Reading:
+    detected: bool  # the system's own presence decision
+    score: float  # its presence score (higher: more sure)
+    bits: np.ndarray  # (rows, bits per unit) hard decisions
+    units: np.ndarray  # (rows,) which embedded unit each row was read from
+    fields: dict[str, Any] = field(default_factory=dict)
+    complete: bool = False
+
+
+class Watermarker(Protocol):
+    name: str
+    carries_fields: bool  # reads back rights-record fields (else raw bits only)
+
+    @property
+    def bits_per_second(self) -> float: ...
+
+    def embed(self, audio: np.ndarray, sr: int, record: Mapping[str, Any], seed: int) -> Embedded: ...
+
+    def read(self, audio: np.ndarray, sr: int) -> Reading: ...
+
+
+def bit_accuracy(embedded_bits: np.ndarray, reading: Reading) -> float:
+    """Share of bits read right, over the rows that map to an embedded unit; 0.5 (chance) when none do."""
+    ok = (reading.units >= 0) & (reading.units < embedded_bits.shape[0])
+    if not ok.any():
+        return 0.5
+    return float((reading.bits[ok] == embedded_bits[reading.units[ok]]).mean())
+
+
+def same_isrc(found: Any, expected: str) -> bool:
+    return isinstance(found, str) and found.replace("-", "").upper() == expected.replace("-", "").upper()
+
+
+class SoundSafeSystem:
+    """The project's watermark model (``model`` a path, a loaded model, or None for the pipeline's default)."""
+
+    carries_fields = True
+
+    def __init__(self, model: Any = None, key: PayloadKey | None = None, name: str = "soundsafe") -> None:
+        from soundsafe.watermark.checkpoint import load_model
+        from soundsafe.watermark.model import WatermarkModel
+
+        self.model, self.origin = (model, "given") if isinstance(model, WatermarkModel) else load_model(model)
+        self.key = key or PayloadKey(b"soundsafe-evaluation-key-0123456")
+        self.name = name
+
+    @property
+    def bits_per_second(self) -> float:
+        return self.model.config.bits_per_second
+
+    def embed(self, audio: np.ndarray, sr: int, record: Mapping[str, Any], seed: int) -> Embedded:
+        from soundsafe.payload.packets import CodeSettings, encode_payload
+        from soundsafe.watermark.api import embed
+
+        c = self.model.config
+        marked = embed(audio, sr, record, self.key, self.model)
+        chunks = round(audio.shape[0] / sr * c.sample_rate) // c.chunk_samples
+        bits = encode_payload(dict(record), self.key, CodeSettings(packet_bits=c.bits)).chunk_bits(chunks)
+        return Embedded(marked, bits.astype(np.int64))
+
+    def read(self, audio: np.ndarray, sr: int) -> Reading:
+        from soundsafe.watermark.api import detect
+
+        found = detect(audio, sr, self.key, self.model)
+        units = np.rint(np.asarray(found.chunk_starts_s) / self.model.config.chunk_seconds).astype(np.int64)
+        llr = found.llr if found.llr is not None else np.zeros((0, self.model.config.bits))
+        return Reading(detected=found.result.core_found, score=found.marked_fraction,
+                       bits=(llr > 0).astype(np.int64), units=units, fields=dict(found.result.fields),
+                       complete=found.result.complete)
+
+
+class EchoSystem:
+    """An echo baseline carrying a 64-bit message per clip (drawn from the clip's seed), one bit per frame."""
+
+    carries_fields = False
+    message_bits = 64
+
+    def __init__(self, config: EchoConfig, name: str) -> None:
+        self.config, self.name = config, name
+
+    @property
+    def bits_per_second(self) -> float:
+        return self.config.bits_per_second
+
+    def embed(self, audio: np.ndarray, sr: int, record: Mapping[str, Any], seed: int) -> Embedded:
+        message = np.random.default_rng(seed).integers(0, 2, self.message_bits)
+        frames = max(1, -(-audio.shape[0] // self.config.frame_samples(sr)))
+        bits = message[np.arange(frames) % message.size][:, None]
+        return Embedded(embed_echo(audio, sr, message, self.config), bits)
+
+    def read(self, audio: np.ndarray, sr: int) -> Reading:
+        r = read_echo(audio, sr, self.config)
+        return Reading(detected=r.detected, score=r.statistic, bits=r.bits[:, None],
+                       units=r.first_index + np.arange(r.bits.size))
+
+
+class ExternalSystem:
+    """A command-line watermarker carrying one ``payload_bits`` message per clip."""
+
+    carries_fields = False
+
+    def __init__(self, tool: ExternalTool) -> None:
+        self.tool, self.name = tool, tool.name
+
+    @property
+    def bits_per_second(self) -> float:
+        return self.tool.bits_per_second
+
+    def embed(self, audio: np.ndarray, sr: int, record: Mapping[str, Any], seed: int) -> Embedded:
+        message = np.random.default_rng(seed).integers(0, 2, self.tool.payload_bits)
+        return Embedded(self.tool.embed_audio(audio, sr, message), message[None, :])
+
+    def read(self, audio: np.ndarray, sr: int) -> Reading:
+        payloads = self.tool.read_audio_payloads(audio, sr)
+        if not payloads:
+            return Reading(False, 0.0, np.zeros((0, self.tool.payload_bits), np.int64), np.zeros(0, np.int64))
+        return Reading(True, float(len(payloads)), payloads[0][None, :], np.zeros(1, np.int64))
