@@ -54,6 +54,12 @@ def test_ci_pipeline_runs_caches_and_reruns_only_what_changed(project: Path) -> 
         trained = json.loads((project / f"reports/watermark/{phase}/metrics.json").read_text())
         assert trained["steps"] >= 1 and 0.5 <= trained["val_bit_acc_clean"] <= 1.0
     assert (project / "models/watermark/realtime/model.pt").is_file()
+    assert "Running stage 'evaluate'" in first.stdout
+    assert "| soundsafe |" in first.stdout and "| echo_hiding |" in first.stdout  # the summary table
+    evaluated = json.loads((project / "reports/evaluate/metrics.json").read_text())
+    assert 0.0 <= evaluated["soundsafe.bit_acc.clean"] <= 1.0 and evaluated["soundsafe.snr_db"] > 15
+    assert evaluated["train.core.steps_to_target"] >= -1 and evaluated["projection.full_usd"] > 0
+    assert (project / "reports/evaluate/report.html").stat().st_size > 10_000
 
     again = _pipeline(project)
     assert again.returncode == 0
@@ -73,9 +79,12 @@ def test_ci_pipeline_runs_caches_and_reruns_only_what_changed(project: Path) -> 
     assert len(parents) == 3
     first_parent = parents.sort_values("start_time").iloc[0]["run_id"]
     children = runs[runs["tags.mlflow.parentRunId"] == first_parent]
-    assert sorted(children["tags.mlflow.runName"]) == sorted(["corpus", "validate", *phases])
+    assert sorted(children["tags.mlflow.runName"]) == sorted(["corpus", "validate", *phases, "evaluate"])
     assert set(children["status"]) == {"FINISHED"}
     assert float(children[children["tags.mlflow.runName"] == "corpus"]["metrics.tracks"].iloc[0]) == 8
+    evaluate_run = children[children["tags.mlflow.runName"] == "evaluate"]["run_id"].iloc[0]
+    logged = {a.path for a in mlflow.MlflowClient().list_artifacts(evaluate_run, "evaluate")}
+    assert "evaluate/report.html" in logged and "evaluate/figures" in logged
 
 
 def test_bad_data_stops_the_pipeline_with_a_readable_summary(project: Path) -> None:
