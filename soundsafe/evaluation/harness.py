@@ -105,7 +105,7 @@ def clips_from_folder(folder: Path, max_seconds: float, limit: int | None = None
         audio, sr = read_audio(path)
         piece = SimpleNamespace(title=path.stem[:120], composer="Traditional", style=next(iter(STYLES)))
         record = make_record(i, piece, audio.shape[0] / sr, np.random.default_rng(i))  # type: ignore[arg-type]
-        record["isrc"] = f"QZEVA{26:02d}{i:05d}"
+        record["isrc"] = f"QZEVA26{i:05d}"
         clips.append(Clip(path.stem, audio[: int(max_seconds * sr)], sr, record))
     return clips
 

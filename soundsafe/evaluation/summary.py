@@ -102,8 +102,12 @@ def summary_rows(tables: EvaluationTables, metrics: dict[str, float], bits_per_s
             value = metrics.get(f"{system}.{key}")
             return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else \
                 fmt.format(value * scale) + suffix
+        def with_ci(key: str, fmt: str = "{:.1f}", system: str = system) -> str:
+            half = metrics.get(f"{system}.{key}_ci95")
+            return get(key, fmt=fmt) + (f" ± {fmt.format(half)}" if half else "")
+
         row = {"system": system, "bits/s": f"{bits_per_second.get(system, math.nan):.0f}",
-               "SNR dB": get("snr_db"), "NMR dB": get("nmr_db"), "PESQ": get("pesq_wb", fmt="{:.2f}")}
+               "SNR dB": with_ci("snr_db"), "NMR dB": with_ci("nmr_db"), "PESQ": with_ci("pesq_wb", "{:.2f}")}
         for point in HEADLINE_POINTS:
             if point in points:
                 row[f"bits {point}"] = get(f"bit_acc.{metric_key(point)}", 100, suffix=" %")
@@ -113,6 +117,16 @@ def summary_rows(tables: EvaluationTables, metrics: dict[str, float], bits_per_s
                                                    fmt="{:g}", suffix=" s")
         rows.append(row)
     return rows
+
+
+def quality_table(tables: EvaluationTables) -> pd.DataFrame:
+    """Per system × metric: mean, 95 % confidence interval and number of clips."""
+    rows = []
+    for system, q in tables.quality.groupby("system", sort=False):
+        for metric in QUALITY_METRICS:
+            if metric in q.columns:
+                rows.append({"system": system, "metric": metric, **mean_ci(q[metric].tolist()).to_dict()})
+    return pd.DataFrame(rows)
 
 
 def summary_markdown(rows: list[dict[str, str]]) -> str:
