@@ -100,11 +100,14 @@ def training_cost(phase_metrics: Mapping[str, Mapping[str, float]],
     for phase, m in phase_metrics.items():
         sps = float(m.get("steps_per_second", 0.0))
         rows.append({
-            "phase": phase, "hardware": hardware.get(phase, "?"), "ran_on": "cpu" if not m.get("cuda") else "cuda",
+            "phase": phase, "hardware": hardware.get(phase, "?"),
+            "ran_on": "cuda" if m.get("peak_cuda_mb", 0.0) > 0 else "cpu",
             "steps": int(m.get("steps", 0)), "steps_to_target": int(m.get("steps_to_target", -1)),
             "seconds_per_batch": float(m.get("seconds_per_batch", 1.0 / sps if sps else float("nan"))),
             "audio_seconds_per_second": float(m.get("audio_seconds_per_second", float("nan"))),
             "train_seconds": float(m.get("train_seconds", float("nan"))),
+            "peak_rss_mb": float(m.get("peak_rss_mb", float("nan"))),
+            "peak_cuda_mb": float(m.get("peak_cuda_mb", 0.0)),
         })
     return rows
 

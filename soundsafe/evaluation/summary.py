@@ -85,7 +85,7 @@ def flat_metrics(tables: EvaluationTables, cost: dict[str, float], training: Seq
         out[f"{system}.seconds_to_full_90.{metric_key(point)}"] = seconds_to(curve, "full_rate")
     out.update({f"cost.{k}": float(v) for k, v in cost.items()})
     for row in training:
-        for k in ("seconds_per_batch", "steps_to_target", "audio_seconds_per_second"):
+        for k in ("seconds_per_batch", "steps_to_target", "audio_seconds_per_second", "peak_rss_mb"):
             out[f"train.{row['phase']}.{k}"] = float(row[k])
     out["projection.full_usd"] = float(sum(r["usd"] for r in projected))
     out["projection.full_hours"] = float(sum(r["hours"] for r in projected))

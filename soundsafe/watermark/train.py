@@ -20,6 +20,7 @@ import hashlib
 import json
 import math
 import os
+import resource
 import shutil
 import time
 from collections.abc import Callable
@@ -302,4 +303,7 @@ def train_phase(spec: PhaseSpec, config: ModelConfig, manifest: Path, out_dir: P
         "steps_to_target": int(reached[0]) if reached else -1,
         "seconds_per_batch": round(wall / max(seen / (spec.batch * ranks.world), 1), 4),
         "parameters": model.parameter_count(), "ranks": ranks.world,
+        # MPAI-NNW's memory footprint of insertion: the process's peak (includes data and attack buffers)
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_cuda_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if device.type == "cuda" else 0.0,
     }
