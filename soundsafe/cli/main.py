@@ -38,6 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     step.add_argument("name", help="step name (see `soundsafe steps`)")
     step.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
     step.add_argument("--profile", help="override the params file's active profile for this run")
+    step.add_argument("--input", action="append", default=[], metavar="REL=PATH",
+                      help="run in a fresh workspace with this input artifact at registry path REL (orchestrators)")
+    step.add_argument("--output", action="append", default=[], metavar="REL=PATH",
+                      help="copy the step's output REL to PATH afterwards (orchestrators)")
+    step.add_argument("--metrics-out", type=Path, help="copy the step's metrics JSON here (orchestrators)")
 
     sub.add_parser("steps", help="list the registered steps with their hardware class and artifacts")
 
@@ -51,6 +56,27 @@ def _parser() -> argparse.ArgumentParser:
                                                                         metavar="ACTION")
     render = dvc.add_parser("render", help="write dvc.yaml from the step registry")
     render.add_argument("--check", action="store_true", help="only check dvc.yaml is up to date (exit 1 if not)")
+
+    kfp = psub.add_parser("kfp", help="the Kubeflow Pipelines adapter").add_subparsers(
+        dest="kfp_command", required=True, metavar="ACTION")
+    kcompile = kfp.add_parser("compile", help="compile pipelines/kfp_training.py to YAML for a KFP cluster")
+    kcompile.add_argument("--out", type=Path, help="output YAML (default: pipelines/soundsafe_training.yaml)")
+    kcompile.add_argument("--profile", choices=("ci", "local", "full"), help="default profile baked in")
+    klocal = kfp.add_parser("run-local", help="run the Kubeflow pipeline here with kfp.local (subprocess runner)")
+    klocal.add_argument("--profile", choices=("ci", "local", "full"), default="ci", help="default: ci")
+    klocal.add_argument("--pipeline-root", type=Path, default=Path("kfp_local_outputs"),
+                        help="where kfp.local keeps task outputs (default: kfp_local_outputs/)")
+
+    azure = psub.add_parser("azure", help="the Azure ML adapter").add_subparsers(
+        dest="azure_command", required=True, metavar="ACTION")
+    arender = azure.add_parser("render", help="validate (offline) and write the Azure ML specs as YAML")
+    arender.add_argument("--out", type=Path, help="output folder (default: pipelines/azureml/)")
+    asubmit = azure.add_parser("submit", help="create computes, environments, the pipeline job and its schedule",
+                               epilog="Credentials come from DefaultAzureCredential: `az login`, a managed "
+                                      "identity, or AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET.")
+    for flag, env in (("--subscription", "AZURE_SUBSCRIPTION_ID"), ("--resource-group", "AZURE_RESOURCE_GROUP"),
+                      ("--workspace", "AZUREML_WORKSPACE")):
+        asubmit.add_argument(flag, default=os.environ.get(env), help=f"default: ${env}")
 
     ingest = sub.add_parser("ingest", help="turn a folder of audio files into a corpus manifest")
     ingest.add_argument("src", type=Path, help="folder with wav/flac/ogg/mp3/… files (searched recursively)")
@@ -126,7 +152,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "step":
         from soundsafe.steps.runner import run_step
 
-        metrics = run_step(args.name, root, args.params, args.profile)
+        if args.input or args.output or args.metrics_out:
+            from soundsafe.orchestration.workspace import run_step_in_workspace
+
+            pairs = [dict(p.split("=", 1) for p in group if "=" in p) for group in (args.input, args.output)]
+            metrics = run_step_in_workspace(args.name, args.params.read_text(encoding="utf-8"),
+                                            args.profile, pairs[0], pairs[1],
+                                            str(args.metrics_out) if args.metrics_out else None)
+        else:
+            metrics = run_step(args.name, root, args.params, args.profile)
         shown = list(metrics.items())[:24]
         print(" ".join(f"{k}={v}" for k, v in shown) + (f" … ({len(metrics)} metrics in all)"
                                                          if len(metrics) > len(shown) else ""))
@@ -142,6 +176,30 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "pipeline" and args.pipeline_command == "dvc":
         return _render_dvc(root, check=args.check)
+    if args.command == "pipeline" and args.pipeline_command == "kfp":
+        from soundsafe.orchestration.kfp_adapter import compile_pipeline, run_local
+
+        if args.kfp_command == "compile":
+            print(f"wrote {compile_pipeline(root, args.out, args.profile)}")
+        else:
+            seconds = run_local(root, args.profile, args.pipeline_root.resolve())
+            print(f"kfp.local run finished in {seconds:.0f} s; outputs under {args.pipeline_root}")
+        return 0
+    if args.command == "pipeline" and args.pipeline_command == "azure":
+        from soundsafe.orchestration import azure_adapter
+
+        if args.azure_command == "render":
+            for path in azure_adapter.render(root, args.out):
+                print(f"wrote {path}")
+            return 0
+        missing = [f for f in ("subscription", "resource_group", "workspace") if not getattr(args, f)]
+        if missing:
+            print(f"soundsafe: error: azure submit needs --{', --'.join(m.replace('_', '-') for m in missing)}",
+                  file=sys.stderr)
+            return 2
+        run = azure_adapter.submit(root, args.subscription, args.resource_group, args.workspace)
+        print(f"submitted pipeline run {run}; schedule created")
+        return 0
     if args.command == "pipeline" and args.pipeline_command == "run":
         return _run_pipeline(root, args.profile, args.force)
     if args.command == "ingest":

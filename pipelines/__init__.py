@@ -1,0 +1,1 @@
+"""Pipelines over the step registry: Kubeflow (``kfp_training``) and Azure ML, with their compiled outputs."""
