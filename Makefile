@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
 
 lint: $(STAMP)
-	$(BIN)/ruff check soundsafe tests
+	$(BIN)/ruff check soundsafe tests components pipelines benchmarks
 
 dvc-yaml: $(STAMP)
 	$(BIN)/soundsafe pipeline dvc render

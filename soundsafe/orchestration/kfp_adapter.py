@@ -58,8 +58,14 @@ def compile_pipeline(root: Path, out: Path | None = None, profile: str | None = 
 
 def run_local(root: Path, profile: str, pipeline_root: Path) -> float:
     """Run the pipeline end to end with ``kfp.local``'s subprocess runner in this environment; seconds taken."""
+    import os
+
     from kfp import local
 
+    from soundsafe.tracking import tracking_uri
+
+    # every task is a subprocess with its own workspace: point them all at the project's MLflow store
+    os.environ.setdefault("MLFLOW_TRACKING_URI", tracking_uri(root))
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root))
     started = time.perf_counter()
     load_pipeline(root)(params=params_json(root), profile=profile)

@@ -55,16 +55,26 @@ def run_step_in_workspace(name: str, params_yaml: str, profile: str | None, inpu
                           workspace: str | None = None) -> dict[str, float]:
     """Run step ``name``; ``inputs``/``outputs`` map registry paths to orchestrator paths. Returns its metrics.
 
-    ``metrics_out`` receives the step's metrics JSON. MLflow logs to ``$MLFLOW_TRACKING_URI`` when set (a
-    cluster's tracking server), else to a SQLite store inside the workspace.
+    ``metrics_out`` receives the step's metrics JSON. The workspace is a temporary folder (removed afterwards)
+    unless ``workspace`` names one. MLflow logs to ``$MLFLOW_TRACKING_URI`` when set (a cluster's tracking
+    server; Azure ML sets it), else to a SQLite store inside the workspace.
     """
-    from soundsafe.steps.runner import run_step
-
     step = get_step(name)
     missing = set(step.deps) - set(inputs)
     if missing:
         raise WorkspaceError(f"step {name}: no artifact given for its inputs {sorted(missing)}")
-    root = Path(workspace or tempfile.mkdtemp(prefix=f"soundsafe-{name}-"))
+    if workspace is not None:
+        return _run(step.name, Path(workspace), params_yaml, profile, inputs, outputs, metrics_out)
+    with tempfile.TemporaryDirectory(prefix=f"soundsafe-{name}-") as tmp:  # outputs are copied out first
+        return _run(step.name, Path(tmp), params_yaml, profile, inputs, outputs, metrics_out)
+
+
+def _run(name: str, root: Path, params_yaml: str, profile: str | None, inputs: Mapping[str, str],
+         outputs: Mapping[str, str], metrics_out: str | None) -> dict[str, float]:
+    from soundsafe.steps.runner import run_step
+
+    step = get_step(name)
+    root.mkdir(parents=True, exist_ok=True)
     (root / "params.yaml").write_text(params_yaml, encoding="utf-8")
     for rel, src in inputs.items():
         if not Path(src).exists():
