@@ -1,6 +1,7 @@
 """The SoundSafe training pipeline for Kubeflow Pipelines (kfp v2), built from the step registry.
 
-corpus → validate → core → variable → hierarchical → loss_finetune → realtime → evaluate. Artifacts flow
+corpus → validate → core → variable → hierarchical → loss_finetune → realtime → evaluate → (gate) → register.
+``register`` runs only when the release gate passes (``dsl.If`` on ``params.yaml: register.gate``). Artifacts flow
 between the tasks (Dataset, Model, Metrics, HTML); each task gets its hardware class's resources, accelerator,
 node selector and tolerations from ``params.yaml: kubeflow``; training tasks retry with exponential backoff.
 
@@ -16,6 +17,7 @@ from kfp import dsl, kubernetes
 
 from components.corpus import corpus
 from components.evaluate import evaluate
+from components.register import register, release_gate
 from components.train_phase import train_phase
 from components.validate import validate
 from soundsafe.steps.registry import get_step
@@ -61,8 +63,14 @@ def build_pipeline(settings: Mapping[str, Any]) -> Any:
                                data=v.outputs["validated"], **extra)
             trained[phase] = _hardware(task, phase, settings)
             previous = phase
-        _hardware(evaluate(params=params, profile=profile, data=v.outputs["validated"],
-                           model=trained["realtime"].outputs["model"],
-                           **{p: trained[p].outputs["metrics"] for p in PHASES}), "evaluate", settings)
+        e = _hardware(evaluate(params=params, profile=profile, data=v.outputs["validated"],
+                               model=trained["realtime"].outputs["model"],
+                               **{p: trained[p].outputs["metrics"] for p in PHASES}), "evaluate", settings)
+        gate = release_gate(params=params, profile=profile, evaluation=e.outputs["metrics"])
+        gate.set_display_name("release_gate").set_caching_options(False)
+        with dsl.If(gate.output == True, name="evaluation-passed"):  # noqa: E712 (a pipeline expression)
+            _hardware(register(params=params, profile=profile, data=v.outputs["validated"],
+                               model=trained["realtime"].outputs["model"], evaluation=e.outputs["metrics"]),
+                      "register", settings)
 
     return soundsafe_training

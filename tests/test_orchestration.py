@@ -38,9 +38,26 @@ def azure_specs():
     return build_specs(ROOT)
 
 
+GLUE = {"release_gate"}  # Kubeflow-only control tasks: the gate in front of register's dsl.If
+
+
 def _kfp_tasks(spec: dict) -> dict[str, dict]:
-    """Display name (= step name) → task, plus the task key."""
-    return {t["taskInfo"]["name"]: {**t, "key": key} for key, t in spec["root"]["dag"]["tasks"].items()}
+    """Display name (= step name) → task with ``deps`` (display names), condition groups flattened: a task inside
+    a ``dsl.If`` also depends on what its group depends on."""
+    found: dict[str, dict] = {}
+
+    def walk(tasks: dict, inherited: set[str]) -> None:
+        names = {key: t["taskInfo"]["name"] for key, t in tasks.items()}
+        for key, task in tasks.items():
+            deps = inherited | {names[d] for d in task.get("dependentTasks", [])}
+            inner = spec["components"][task["componentRef"]["name"]].get("dag")
+            if inner:  # a condition group
+                walk(inner["tasks"], deps)
+            else:
+                found[task["taskInfo"]["name"]] = {**task, "key": key, "deps": deps}
+
+    walk(spec["root"]["dag"]["tasks"], set())
+    return found
 
 
 def test_committed_kfp_yaml_is_the_compiled_pipeline(kfp_spec) -> None:
@@ -53,11 +70,10 @@ def test_dvc_kubeflow_and_azure_have_the_registry_steps_edges_and_hardware(kfp_s
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     tasks = _kfp_tasks(kfp_spec[0])
     nodes = azure_specs.job.jobs
-    assert set(stages) == names and set(tasks) == names
+    assert set(stages) == names and set(tasks) - GLUE == names
     assert {n.display_name for n in nodes.values()} == names
 
-    by_key = {t["key"]: name for name, t in tasks.items()}
-    kfp_edges = {(by_key[d], name) for name, t in tasks.items() for d in t.get("dependentTasks", [])}
+    kfp_edges = {(d, name) for name, t in tasks.items() for d in t["deps"] if name not in GLUE and d not in GLUE}
     azure_edges = set()
     for node in nodes.values():
         for value in node.inputs.values():
@@ -69,6 +85,8 @@ def test_dvc_kubeflow_and_azure_have_the_registry_steps_edges_and_hardware(kfp_s
     executors = kfp_spec[0]["deploymentSpec"]["executors"]
     computes = PARAMS["azureml"]["computes"]
     for name, task in tasks.items():
+        if name in GLUE:
+            continue
         hw = get_step(name).hardware
         resources = executors[task["componentRef"]["name"].replace("comp-", "exec-")]["container"]["resources"]
         gpus = int(resources.get("accelerator", {}).get("resourceCount", 0))
@@ -82,6 +100,8 @@ def test_compiled_pipeline_places_gpu_steps_on_their_pools(kfp_spec) -> None:
     tasks = _kfp_tasks(spec)
     executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     for name, task in tasks.items():
+        if name in GLUE:
+            continue
         hw = get_step(name).hardware
         config = executors[task["componentRef"]["name"].replace("comp-", "exec-")]
         assert config["nodeSelector"]["labels"]["agentpool"] == hw
@@ -92,6 +112,9 @@ def test_compiled_pipeline_places_gpu_steps_on_their_pools(kfp_spec) -> None:
     a100 = spec["deploymentSpec"]["executors"][tasks["core"]["componentRef"]["name"].replace("comp-", "exec-")]
     assert a100["container"]["resources"]["accelerator"]["resourceType"] == "nvidia.com/gpu"
     assert a100["container"]["resources"]["memoryLimit"] > 100
+    condition = next(t for t in spec["root"]["dag"]["tasks"].values() if "triggerPolicy" in t)
+    assert "release-gate" in condition["dependentTasks"]  # register runs only behind the release gate
+    assert "register" in json.dumps(spec["components"][condition["componentRef"]["name"]])
 
 
 def test_azure_job_and_schedule_pass_the_sdks_offline_validation(azure_specs, tmp_path: Path) -> None:

@@ -60,6 +60,8 @@ def test_ci_pipeline_runs_caches_and_reruns_only_what_changed(project: Path) -> 
     assert 0.0 <= evaluated["soundsafe.bit_acc.clean"] <= 1.0 and evaluated["soundsafe.snr_db"] > 15
     assert evaluated["train.core.steps_to_target"] >= -1 and evaluated["projection.full_usd"] > 0
     assert (project / "reports/evaluate/report.html").stat().st_size > 10_000
+    registered = json.loads((project / "reports/register/metrics.json").read_text())
+    assert registered["version"] == 1 and registered["gate_passed"] == 1  # the ci gate's bounds
 
     again = _pipeline(project)
     assert again.returncode == 0
@@ -79,12 +81,15 @@ def test_ci_pipeline_runs_caches_and_reruns_only_what_changed(project: Path) -> 
     assert len(parents) == 3
     first_parent = parents.sort_values("start_time").iloc[0]["run_id"]
     children = runs[runs["tags.mlflow.parentRunId"] == first_parent]
-    assert sorted(children["tags.mlflow.runName"]) == sorted(["corpus", "validate", *phases, "evaluate"])
+    assert sorted(children["tags.mlflow.runName"]) == sorted(["corpus", "validate", *phases, "evaluate", "register"])
     assert set(children["status"]) == {"FINISHED"}
     assert float(children[children["tags.mlflow.runName"] == "corpus"]["metrics.tracks"].iloc[0]) == 8
     evaluate_run = children[children["tags.mlflow.runName"] == "evaluate"]["run_id"].iloc[0]
     logged = {a.path for a in mlflow.MlflowClient().list_artifacts(evaluate_run, "evaluate")}
     assert "evaluate/report.html" in logged and "evaluate/figures" in logged
+    champion = mlflow.MlflowClient().get_model_version_by_alias("soundsafe-watermark", "champion")
+    assert champion.version == "1" and champion.tags["gate"] == "passed"
+    assert len(champion.tags["data_manifest_sha256"]) == 64 and champion.tags["profile"] == "ci"
 
 
 def test_bad_data_stops_the_pipeline_with_a_readable_summary(project: Path) -> None:

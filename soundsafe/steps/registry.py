@@ -102,6 +102,17 @@ STEPS: tuple[Step, ...] = (
         plots=(("reports/evaluate/bit_accuracy.csv", "point", "bit_acc"),
                ("reports/evaluate/recovery_curve.csv", "seconds", "isrc_rate")),
     ),
+    Step(
+        name="register",
+        description="Register the model in the MLflow model registry with lineage; move the champion alias only "
+                    "when the evaluation passes the gate.",
+        entry="soundsafe.release.register:run",
+        hardware="cpu",
+        params=("register",),
+        deps=("data/validated", "models/watermark/realtime", "reports/evaluate/metrics.json"),
+        code=("soundsafe/release",),
+        metrics="reports/register/metrics.json",
+    ),
 )
 
 

@@ -1,0 +1,21 @@
+"""The release gate: bounds, missing metrics, NaN."""
+
+from __future__ import annotations
+
+import math
+
+from soundsafe.release.gate import gate_failures
+
+GATE = {"min": {"bit_acc": 0.95, "snr_db": 30.0}, "max": {"fpr": 0.0}}
+
+
+def test_gate_passes_only_when_every_bound_holds() -> None:
+    assert gate_failures({"bit_acc": 0.97, "snr_db": 31.0, "fpr": 0.0}, GATE) == []
+    failures = gate_failures({"bit_acc": 0.90, "snr_db": 31.0, "fpr": 0.01}, GATE)
+    assert len(failures) == 2
+    assert failures[0].startswith("bit_acc = 0.9, needs ≥ 0.95") and "fpr" in failures[1]
+
+
+def test_gate_fails_on_missing_or_nan_metrics() -> None:
+    failures = gate_failures({"bit_acc": math.nan, "fpr": 0.0}, GATE)
+    assert failures == ["bit_acc: not measured (gate min 0.95)", "snr_db: not measured (gate min 30.0)"]
