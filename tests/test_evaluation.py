@@ -102,6 +102,17 @@ def test_bit_accuracy_counts_a_known_error_pattern() -> None:
     assert bit_accuracy(bits, Reading(False, 0.0, np.zeros((0, 8), int), np.zeros(0, int))) == 0.5
 
 
+def test_aligned_bit_accuracy_finds_a_crop_offset_without_inflating_failed_reads() -> None:
+    rng = np.random.default_rng(1)
+    bits = rng.integers(0, 2, (40, 64))
+    cropped = Reading(True, 1.0, bits[17:37], np.arange(20))  # a crop: read from unit 17 on, numbered from 0
+    assert bit_accuracy(bits, cropped) < 0.6
+    assert bit_accuracy(bits, cropped, align=True) == 1.0
+    failed = [bit_accuracy(bits, Reading(False, 0.0, rng.integers(0, 2, (20, 64)), np.arange(20)), align=True)
+              for _ in range(20)]
+    assert abs(float(np.mean(failed)) - 0.5) < 0.02  # the shift is fitted on other rows than it is scored on
+
+
 # -- echo baselines -------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("config", [ECHO, TIME_SPREAD_ECHO], ids=["echo", "tse"])

@@ -3,7 +3,7 @@
 - **Inference**: embed and detect real-time factors on a fixed number of threads and their peak memory, each
   measured in a fresh child process (``python -m soundsafe.evaluation.cost --op embed|detect``) so one peak
   does not hide another: peak RSS above the process's size after imports and model load, and peak CUDA
-  memory when a GPU does the work.
+  memory when a GPU does the work. The peak is reset (``/proc/self/clear_refs``) after imports and model load.
 - **Training**: per phase, from the training step's metrics: seconds per batch, throughput, steps run, and the
   steps it took to reach the target validation bit accuracy (MPAI-NNW's "epochs to insert the watermark").
 - **Projection**: each phase at the ``full`` profile's steps and batch on its hardware class: hours and dollars
@@ -40,8 +40,29 @@ SEED_ESTIMATE_USD: dict[str, tuple[float, float]] = {
 }
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+def _status_mb(field: str) -> float | None:
+    """``VmRSS`` / ``VmHWM`` of this process from /proc (Linux), in MiB."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak() -> None:
+    # Writing 5 to clear_refs resets the peak RSS (VmHWM), so the peak measured next is the operation's own
+    # rather than the import of torch and its CUDA libraries.
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def _peak_mb() -> float:
+    hwm = _status_mb("VmHWM")
+    return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _probe(op: str, model: str | None, audio_path: Path, sr: int, threads: int) -> dict[str, float]:
@@ -59,7 +80,8 @@ def _probe(op: str, model: str | None, audio_path: Path, sr: int, threads: int) 
     cuda = torch.cuda.is_available()
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    before = _rss_mb()
+    before = _status_mb("VmRSS") or _peak_mb()
+    _reset_peak()
     started = time.perf_counter()
     if op == "embed":
         embed(audio, sr, record, DEMO_KEY, net)
@@ -67,7 +89,7 @@ def _probe(op: str, model: str | None, audio_path: Path, sr: int, threads: int) 
         detect(marked, sr, DEMO_KEY, net)
     wall = time.perf_counter() - started
     return {"wall_s": wall, "realtime_factor": audio.shape[0] / sr / wall,
-            "peak_rss_mb": _rss_mb(), "rss_before_mb": before,
+            "peak_rss_mb": _peak_mb(), "rss_before_mb": before,
             "peak_cuda_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else 0.0}
 
 

@@ -132,14 +132,16 @@ def run_evaluation(clips: Sequence[Clip], systems: Sequence[Watermarker], points
         embedded = system.embed(clip.audio, clip.sr, clip.record, clip_seed)
         embed_s = time.perf_counter() - started
         quality.append({"system": system.name, "clip": clip.name, "seconds": clip.audio.shape[0] / clip.sr,
-                        "embed_s": embed_s, **imperceptibility(clip.audio, embedded.audio, clip.sr, with_pesq)})
+                        "embed_s": embed_s, **imperceptibility(clip.audio, embedded.audio, clip.sr, with_pesq),
+                        **({"payload_cycle_s": embedded.payload_cycle_s} if embedded.payload_cycle_s else {})})
         for k, point in enumerate(points):
             attacked = point.apply(embedded.audio, clip.sr, clip_seed + k)
             started = time.perf_counter()
             reading = system.read(attacked, clip.sr)
             row = {"system": system.name, "clip": clip.name, "point": point.label, "attack": point.attack or "clean",
                    "strength": point.strength or "", "family": point.family,
-                   "bit_acc": bit_accuracy(embedded.bits, reading), "detected": reading.detected,
+                   "bit_acc": bit_accuracy(embedded.bits, reading, align=point.family == "time"),
+                   "detected": reading.detected,
                    "score": reading.score, "read_s": time.perf_counter() - started}
             if system.carries_fields:
                 row.update(isrc_ok=same_isrc(reading.fields.get("isrc"), clip.record["isrc"]),

@@ -125,7 +125,9 @@ def evaluate_to(out_dir: Path, clips: Sequence[Clip], settings: EvaluationSettin
         summary += "\n" + "\n".join(f"- {n}" for n in notes) + "\n"
     summary += ("\nbits: bit accuracy at the read grid the system found (50 % = chance); TPR: marked reads that "
                 "the system calls marked, over all attack points; FPR: unmarked reads called marked; ISRC 90 %: "
-                "the shortest random excerpt that yields the ISRC in 90 % of tries.\n")
+                "the shortest random excerpt that yields the ISRC in 90 % of tries (— when no length tried "
+                "does); full payload needs: one schedule cycle of the clip's record (the audio that carries "
+                "all of it).\n")
 
     points_df, rec = point_table(tables), recovery_table(tables)
     with atomic_dir(out_dir) as tmp:

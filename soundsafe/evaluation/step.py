@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+from soundsafe.evaluation.cost import training_cost
 from soundsafe.evaluation.harness import clips_from_manifest
 from soundsafe.evaluation.run import EvaluationSettings, evaluate_to
 from soundsafe.manifest import MANIFEST_NAME
@@ -33,8 +34,6 @@ def run(ctx: StepContext) -> dict[str, float]:
     for phase in PHASES:
         metrics_path = ctx.path(f"reports/watermark/{phase}/metrics.json")
         if metrics_path.is_file():
-            from soundsafe.evaluation.cost import training_cost
-
             training += training_cost({phase: json.loads(metrics_path.read_text())},
                                       {phase: get_step(phase).hardware})
         batches[phase] = (int(ctx.params[phase].get("batch", 8)),

@@ -24,6 +24,8 @@ __all__ = [
 ]
 
 QUALITY_METRICS = ("snr_db", "si_snr_db", "segmental_snr_db", "lsd_db", "nmr_db", "pesq_wb")
+# audio a clip's whole payload takes to carry once (the shortest excerpt that can hold all of it)
+PAYLOAD_METRICS = ("payload_cycle_s",)
 HEADLINE_POINTS = ("clean", "mp3 128k", "aac 128k", "white_noise 20dB")
 
 
@@ -69,6 +71,9 @@ def flat_metrics(tables: EvaluationTables, cost: dict[str, float], training: Seq
                 ci = mean_ci(q[metric].tolist())
                 out[f"{system}.{metric}"] = ci.mean
                 out[f"{system}.{metric}_ci95"] = (ci.high - ci.low) / 2 if ci.n > 1 else 0.0
+        for metric in PAYLOAD_METRICS:
+            if metric in q.columns and q[metric].notna().any():
+                out[f"{system}.{metric}"] = float(q[metric].mean())
     for row in point_table(tables).to_dict("records"):
         key = f"{row['system']}.{{}}.{metric_key(row['point'])}"
         out[key.format("bit_acc")] = row["bit_acc"]
@@ -115,6 +120,7 @@ def summary_rows(tables: EvaluationTables, metrics: dict[str, float], bits_per_s
         row["FPR"] = get("fpr", 100, fmt="{:.0f}", suffix=" %")
         row[f"ISRC 90 % ({recovery_point})"] = get(f"seconds_to_isrc_90.{metric_key(recovery_point)}",
                                                    fmt="{:g}", suffix=" s")
+        row["full payload needs"] = get("payload_cycle_s", fmt="{:.0f}", suffix=" s")
         rows.append(row)
     return rows
 

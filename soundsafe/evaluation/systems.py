@@ -30,6 +30,7 @@ __all__ = ["EchoSystem", "Embedded", "ExternalSystem", "Reading", "SoundSafeSyst
 class Embedded:
     audio: np.ndarray
     bits: np.ndarray  # (units, bits per unit)
+    payload_cycle_s: float | None = None  # audio needed to carry the whole payload once (field-carrying systems)
 
 
 @dataclass
@@ -54,12 +55,28 @@ class Watermarker(Protocol):
     def read(self, audio: np.ndarray, sr: int) -> Reading: ...
 
 
-def bit_accuracy(embedded_bits: np.ndarray, reading: Reading) -> float:
-    """Share of bits read right, over the rows that map to an embedded unit; 0.5 (chance) when none do."""
-    ok = (reading.units >= 0) & (reading.units < embedded_bits.shape[0])
-    if not ok.any():
-        return 0.5
-    return float((reading.bits[ok] == embedded_bits[reading.units[ok]]).mean())
+def _accuracy(embedded_bits: np.ndarray, bits: np.ndarray, units: np.ndarray) -> float | None:
+    ok = (units >= 0) & (units < embedded_bits.shape[0])
+    return float((bits[ok] == embedded_bits[units[ok]]).mean()) if ok.any() else None
+
+
+def bit_accuracy(embedded_bits: np.ndarray, reading: Reading, align: bool = False) -> float:
+    """Share of bits read right, over the rows that map to an embedded unit; 0.5 (chance) when none do.
+
+    ``align``: the rows' unit numbers may be off by a constant (a crop or cut moved the start). The shift is
+    chosen on the even rows and the accuracy measured on the odd ones, so a failed read still scores about 0.5
+    instead of the best of many tries.
+    """
+    if not align or reading.bits.shape[0] < 2:
+        return _accuracy(embedded_bits, reading.bits, reading.units) or 0.5
+    n = embedded_bits.shape[0]
+    fit, held = slice(0, None, 2), slice(1, None, 2)
+    best_shift, best = 0, -1.0
+    for shift in sorted(range(-n + 1, n), key=abs):  # ties keep the smallest shift
+        score = _accuracy(embedded_bits, reading.bits[fit], reading.units[fit] + shift)
+        if score is not None and score > best:
+            best_shift, best = shift, score
+    return _accuracy(embedded_bits, reading.bits[held], reading.units[held] + best_shift) or 0.5
 
 
 def same_isrc(found: Any, expected: str) -> bool:
@@ -84,14 +101,15 @@ class SoundSafeSystem:
         return self.model.config.bits_per_second
 
     def embed(self, audio: np.ndarray, sr: int, record: Mapping[str, Any], seed: int) -> Embedded:
-        from soundsafe.payload.packets import CodeSettings, encode_payload
+        from soundsafe.payload.packets import CodeSettings, cycle_length, encode_payload
         from soundsafe.watermark.api import embed
 
         c = self.model.config
         marked = embed(audio, sr, record, self.key, self.model)
         chunks = round(audio.shape[0] / sr * c.sample_rate) // c.chunk_samples
-        bits = encode_payload(dict(record), self.key, CodeSettings(packet_bits=c.bits)).chunk_bits(chunks)
-        return Embedded(marked, bits.astype(np.int64))
+        encoded = encode_payload(dict(record), self.key, CodeSettings(packet_bits=c.bits))
+        cycle = cycle_length(encoded.settings, len(encoded.data_words)) * c.chunk_seconds
+        return Embedded(marked, encoded.chunk_bits(chunks).astype(np.int64), cycle)
 
     def read(self, audio: np.ndarray, sr: int) -> Reading:
         from soundsafe.watermark.api import detect
