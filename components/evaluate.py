@@ -7,15 +7,15 @@ from components.images import CPU_IMAGE
 
 
 @dsl.component(base_image=CPU_IMAGE)
-def evaluate(params: str, profile: str, data: Input[Dataset], model: Input[Model], core: Input[Metrics],
-             variable: Input[Metrics], hierarchical: Input[Metrics], loss_finetune: Input[Metrics],
-             realtime: Input[Metrics], report: Output[HTML], report_folder: Output[Artifact],
-             metrics: Output[Metrics]) -> None:
+def evaluate(params: str, profile: str, corpus: Input[Dataset], data: Input[Dataset], model: Input[Model],
+             core: Input[Metrics], variable: Input[Metrics], hierarchical: Input[Metrics],
+             loss_finetune: Input[Metrics], realtime: Input[Metrics], report: Output[HTML],
+             report_folder: Output[Artifact], metrics: Output[Metrics]) -> None:
     from soundsafe.orchestration.workspace import loggable, run_step_in_workspace
 
     phases = {"core": core, "variable": variable, "hierarchical": hierarchical, "loss_finetune": loss_finetune,
               "realtime": realtime}
-    inputs = {"data/validated": data.path, "models/watermark/realtime": model.path,
+    inputs = {"data/corpus": corpus.path, "data/validated": data.path, "models/watermark/realtime": model.path,
               **{f"reports/watermark/{p}/metrics.json": m.path for p, m in phases.items()}}
     values = run_step_in_workspace("evaluate", params, profile, inputs,
                                    {"reports/evaluate/report.html": report.path,

@@ -60,10 +60,10 @@ def build_pipeline(settings: Mapping[str, Any]) -> Any:
         for phase in PHASES:
             extra = {"previous": trained[previous].outputs["model"]} if previous else {}
             task = train_phase(phase=phase, previous_phase=previous or "", params=params, profile=profile,
-                               data=v.outputs["validated"], **extra)
+                               corpus=c.outputs["corpus"], data=v.outputs["validated"], **extra)
             trained[phase] = _hardware(task, phase, settings)
             previous = phase
-        e = _hardware(evaluate(params=params, profile=profile, data=v.outputs["validated"],
+        e = _hardware(evaluate(params=params, profile=profile, corpus=c.outputs["corpus"], data=v.outputs["validated"],
                                model=trained["realtime"].outputs["model"],
                                **{p: trained[p].outputs["metrics"] for p in PHASES}), "evaluate", settings)
         gate = release_gate(params=params, profile=profile, evaluation=e.outputs["metrics"])

@@ -168,4 +168,6 @@ def test_kfp_local_runner_runs_the_pipeline_on_the_ci_profile(tmp_path: Path) ->
     evaluated = [json.loads(p.read_text()) for p in out.rglob("metrics") if p.is_file()
                  and "soundsafe.bit_acc.clean" in p.read_text()]
     assert evaluated and 0.5 <= evaluated[0]["soundsafe.bit_acc.clean"] <= 1.0
+    registered = [json.loads(p.read_text()) for p in out.rglob("register/metrics") if p.is_file()]
+    assert registered and registered[0]["gate_passed"] == 1  # the ci gate passed, so dsl.If ran register
     assert (project / "mlflow.db").is_file()  # every task logged to the project's store

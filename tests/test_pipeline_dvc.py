@@ -88,7 +88,7 @@ def test_ci_pipeline_runs_caches_and_reruns_only_what_changed(project: Path) -> 
     logged = {a.path for a in mlflow.MlflowClient().list_artifacts(evaluate_run, "evaluate")}
     assert "evaluate/report.html" in logged and "evaluate/figures" in logged
     champion = mlflow.MlflowClient().get_model_version_by_alias("soundsafe-watermark", "champion")
-    assert champion.version == "1" and champion.tags["gate"] == "passed"
+    assert int(champion.version) == 1 and champion.tags["gate"] == "passed"
     assert len(champion.tags["data_manifest_sha256"]) == 64 and champion.tags["profile"] == "ci"
 
 

@@ -27,9 +27,13 @@ class WorkspaceError(RuntimeError):
 
 
 def _place(src: Path, dest: Path) -> None:
+    # A folder becomes a real folder of links to its entries, not one link: a manifest's "../corpus/…" must
+    # climb to the workspace's data/, which `..` through a linked folder would not (it climbs from the target).
     dest.parent.mkdir(parents=True, exist_ok=True)
     if src.is_dir():
-        os.symlink(src.resolve(), dest, target_is_directory=True)
+        dest.mkdir()
+        for entry in src.iterdir():
+            os.symlink(entry.resolve(), dest / entry.name, target_is_directory=entry.is_dir())
     else:
         os.symlink(src.resolve(), dest)
 

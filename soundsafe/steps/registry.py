@@ -70,7 +70,8 @@ STEPS: tuple[Step, ...] = (
             entry="soundsafe.watermark.step:run",
             hardware=hardware,
             params=("watermark", phase),
-            deps=("data/validated", *((f"models/watermark/{previous}",) if previous else ())),
+            # the validated manifest points at the corpus's audio: both travel with the step
+            deps=("data/corpus", "data/validated", *((f"models/watermark/{previous}",) if previous else ())),
             outs=(f"models/watermark/{phase}",),
             code=("soundsafe/watermark", "soundsafe/attacks", "soundsafe/payload"),
             metrics=f"reports/watermark/{phase}/metrics.json",
@@ -93,7 +94,7 @@ STEPS: tuple[Step, ...] = (
         entry="soundsafe.evaluation.step:run",
         hardware="cpu",
         params=("evaluate", "core", "variable", "hierarchical", "loss_finetune", "realtime"),
-        deps=("data/validated", "models/watermark/realtime",
+        deps=("data/corpus", "data/validated", "models/watermark/realtime",
               *(f"reports/watermark/{p}/metrics.json"
                 for p in ("core", "variable", "hierarchical", "loss_finetune", "realtime"))),
         code=("soundsafe/evaluation", "soundsafe/baselines", "soundsafe/watermark", "soundsafe/attacks",

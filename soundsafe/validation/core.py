@@ -53,8 +53,10 @@ def validate_corpus(manifest_path: Path, p: dict[str, Any], report_dir: Path,
     if validated_dir is not None:
         with atomic_dir(validated_dir) as tmp:
             relocated = manifest.copy()
-            # Keep pointing at the same audio files, now relative to the validated manifest's folder.
-            relocated["path"] = [os.path.relpath(audio_path(manifest_path, p_).resolve(), validated_dir.resolve())
-                                 for p_ in manifest["path"]]
+            # Keep pointing at the same audio files, now relative to the validated manifest's folder. Lexically
+            # (abspath, not resolve): an orchestrator links data/corpus into a workspace, and the link, not
+            # wherever it points, is what the next step will find beside data/validated.
+            relocated["path"] = [os.path.relpath(os.path.abspath(audio_path(manifest_path, p_)),
+                                                 os.path.abspath(validated_dir)) for p_ in manifest["path"]]
             write_manifest(relocated, tmp / MANIFEST_NAME)
     return outcome, metrics
