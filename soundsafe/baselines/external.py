@@ -75,6 +75,7 @@ class ExternalTool:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout_s, check=False)
         except subprocess.TimeoutExpired as exc:
             raise ExternalToolError(f"{self.name}: {argv[0]} ran past {self.timeout_s:.0f} s") from exc
+        # a detector may exit non-zero when it finds nothing (audiowmark does): only a failed embed is an error
         if done.returncode != 0 and template == self.embed:
             raise ExternalToolError(f"{self.name}: `{' '.join(argv)}` exited {done.returncode}: "
                                     f"{(done.stderr or done.stdout).strip()[-400:]}")

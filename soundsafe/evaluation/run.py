@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from soundsafe.atomic import atomic_dir, write_json, write_text
@@ -110,8 +111,6 @@ def evaluate_to(out_dir: Path, clips: Sequence[Clip], settings: EvaluationSettin
     assert isinstance(soundsafe, SoundSafeSystem)
     longest = max(clips, key=lambda c: c.audio.shape[0])
     reps = max(1, math.ceil(settings.cost_seconds * longest.sr / longest.audio.shape[0]))
-    import numpy as np
-
     cost_audio = np.tile(longest.audio, (reps, 1))[: int(settings.cost_seconds * longest.sr)]
     model_path = model if isinstance(model, (str, Path)) else None
     cost = inference_cost(cost_audio, longest.sr, model_path, threads=settings.threads)
