@@ -67,13 +67,8 @@ def parse_points(spec: dict[str, Sequence[str]] | Sequence[str]) -> list[AttackP
             points.append(AttackPoint(None))
             continue
         name, _, strength = item.partition(":")
-        attack = get_attack(name)  # AttackError (a ValueError) names the known attacks
-        strength = strength or attack.default
-        names = [s.name for s in attack.strengths]
-        if strength not in names:
-            raise ValueError(f"attack {name!r} has no strength {strength!r}; it has "
-                             f"{', '.join(names)} (see `soundsafe attack list`)")
-        points.append(AttackPoint(name, strength))
+        # AttackError (a ValueError) names the known attacks, or the attack's strengths
+        points.append(AttackPoint(name, get_attack(name).strength(strength or None).name))
     return points
 
 

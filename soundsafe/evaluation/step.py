@@ -29,16 +29,13 @@ def run(ctx: StepContext) -> dict[str, float]:
     torch.manual_seed(settings.seed)
     clips = clips_from_manifest(ctx.path("data/validated") / MANIFEST_NAME, settings.split, settings.max_seconds,
                                 limit=settings.max_clips or None)
-    training, batches, full_steps = [], {}, {}
-    full = load_params(ctx.root / "params.yaml")
-    for phase in PHASES:
-        metrics_path = ctx.path(f"reports/watermark/{phase}/metrics.json")
-        if metrics_path.is_file():
-            training += training_cost({phase: json.loads(metrics_path.read_text())},
-                                      {phase: get_step(phase).hardware})
-        batches[phase] = (int(ctx.params[phase].get("batch", 8)),
-                          int(resolve_section(full, phase, "full").get("batch", 8)))
-        full_steps[phase] = int(resolve_section(full, phase, "full")["steps"])
+    params = load_params(ctx.root / "params.yaml")
+    full = {phase: resolve_section(params, phase, "full") for phase in PHASES}
+    batches = {p: (int(ctx.params[p].get("batch", 8)), int(full[p].get("batch", 8))) for p in PHASES}
+    full_steps = {p: int(full[p]["steps"]) for p in PHASES}
+    phase_metrics = {p: json.loads(ctx.path(f"reports/watermark/{p}/metrics.json").read_text()) for p in PHASES
+                     if ctx.path(f"reports/watermark/{p}/metrics.json").is_file()}
+    training = training_cost(phase_metrics, {p: get_step(p).hardware for p in PHASES})
 
     def log(folder):  # the whole report folder, figures included, on the step's MLflow run
         for path in sorted(folder.rglob("*")):

@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from soundsafe.steps.registry import get_step
+from soundsafe.steps.registry import Step, get_step
 
 __all__ = ["WorkspaceError", "loggable", "run_step_in_workspace"]
 
@@ -68,16 +68,16 @@ def run_step_in_workspace(name: str, params_yaml: str, profile: str | None, inpu
     if missing:
         raise WorkspaceError(f"step {name}: no artifact given for its inputs {sorted(missing)}")
     if workspace is not None:
-        return _run(step.name, Path(workspace), params_yaml, profile, inputs, outputs, metrics_out)
+        return _run(step, Path(workspace), params_yaml, profile, inputs, outputs, metrics_out)
     with tempfile.TemporaryDirectory(prefix=f"soundsafe-{name}-") as tmp:  # outputs are copied out first
-        return _run(step.name, Path(tmp), params_yaml, profile, inputs, outputs, metrics_out)
+        return _run(step, Path(tmp), params_yaml, profile, inputs, outputs, metrics_out)
 
 
-def _run(name: str, root: Path, params_yaml: str, profile: str | None, inputs: Mapping[str, str],
+def _run(step: Step, root: Path, params_yaml: str, profile: str | None, inputs: Mapping[str, str],
          outputs: Mapping[str, str], metrics_out: str | None) -> dict[str, float]:
     from soundsafe.steps.runner import run_step
 
-    step = get_step(name)
+    name = step.name
     root.mkdir(parents=True, exist_ok=True)
     (root / "params.yaml").write_text(params_yaml, encoding="utf-8")
     for rel, src in inputs.items():
