@@ -14,12 +14,13 @@ smearing of overlapping STFT frames. Everything is torch and differentiable.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from soundsafe.watermark.config import ModelConfig
+from soundsafe.watermark.layout import carrier_layout
+from soundsafe.watermark.spectral import istft, stft
 
 __all__ = ["Carrier"]
 
@@ -29,34 +30,36 @@ _WHITEN_KEEP = 1 - 1 / 9  # whitening keeps 8/9 of a tile's own push (the 3×3 m
 class Carrier(nn.Module):
     """Tile layout (secret) and the carrier's analysis, statistics and one embedding pass."""
 
-    def __init__(self, config: ModelConfig, seed: int) -> None:
-        """``seed``: the layout secret, ``PayloadKey.carrier_seed`` (random per batch in training)."""
+    def __init__(self, config: ModelConfig, seed: int | None = None, layout: torch.Tensor | None = None) -> None:
+        """``seed``: the layout secret, ``PayloadKey.carrier_seed`` (random per batch in training); or ``layout``,
+        the matrix :func:`carrier_layout` makes from it (how the exported graphs take the key as an input)."""
         super().__init__()
         self.config = config
-        rows, cols = config.tile_grid
-        rng = np.random.default_rng(seed)
-        assign = rng.permutation(rows * cols) % config.bits
-        chips = rng.choice([-1.0, 1.0], rows * cols)
-        self.register_buffer("assign", torch.from_numpy(assign).long(), persistent=False)
-        self.register_buffer("chips", torch.from_numpy(chips).float(), persistent=False)
+        if layout is None:
+            if seed is None:
+                raise ValueError("a Carrier needs a layout seed or a layout matrix")
+            layout = torch.from_numpy(carrier_layout(config, seed))
+        self.register_buffer("layout", layout, persistent=False)
         self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)
-        counts = np.bincount(assign, minlength=config.bits)
-        self.register_buffer("tiles_per_bit", torch.from_numpy(counts).float(), persistent=False)
+
+    @property
+    def membership(self) -> torch.Tensor:
+        """``(tiles, K)`` with 1 where a tile belongs to a bit."""
+        return self.layout.abs()
 
     # analysis -------------------------------------------------------------------------------------------------
     def spectrum(self, x: torch.Tensor) -> torch.Tensor:
-        """Complex STFT ``(B, bins, frames)`` of mono ``(B, samples)``; frame t centred at sample t·hop."""
-        c = self.config
-        return torch.stft(x, c.n_fft, c.hop, window=self.window, center=True, return_complex=True)
+        """Complex STFT ``(B, frames, bins)`` of mono ``(B, samples)``; frame t centred at sample t·hop."""
+        return stft(x, self.config.n_fft, self.config.hop, self.window)
 
     def cell_db(self, spec: torch.Tensor) -> torch.Tensor:
         """Carrier-band levels in dB, ``(B, frames, band bins)``, floored relative to each chunk's peak."""
         lo, hi = self.config.band
         magnitude = (spec.real.pow(2) + spec.imag.pow(2) + 1e-18).sqrt()  # |z| with a gradient at 0
         peak = magnitude.amax(dim=(1, 2), keepdim=True)
-        db = 20 * torch.log10(magnitude[:, lo:hi, :].clamp_min(1e-9))
+        db = 20 * torch.log10(magnitude[:, :, lo:hi].clamp_min(1e-9))
         floor = 20 * torch.log10(peak.clamp_min(1e-9)) - self.config.floor_db
-        return torch.maximum(db, floor).transpose(1, 2)
+        return torch.maximum(db, floor)
 
     def tiles(self, cells: torch.Tensor) -> torch.Tensor:
         """Mean dB per tile, ``(B, rows, cols)``, from cells ``(B, frames ≥ rows·tile_frames, band bins)``."""
@@ -73,12 +76,11 @@ class Carrier(nn.Module):
 
     def statistics(self, white: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
         """Per-bit weighted mean of chip × whitened tile, ``(B, K)``."""
-        flat = white.flatten(1) * self.chips
-        w = torch.ones_like(flat) if weights is None else weights.flatten(1)
-        num = torch.zeros(flat.shape[0], self.config.bits, dtype=flat.dtype, device=flat.device)
-        num = num.index_add(1, self.assign, flat * w)
-        den = torch.zeros_like(num).index_add(1, self.assign, w)
-        return num / den.clamp_min(1e-9)
+        flat = white.flatten(1)
+        if weights is None:
+            return flat @ self.layout / self.membership.sum(0)
+        w = weights.flatten(1)
+        return (flat * w) @ self.layout / (w @ self.membership).clamp_min(1e-9)
 
     def tile_levels(self, x: torch.Tensor) -> torch.Tensor:
         """Tile levels in dB ``(B, rows, cols)`` of mono chunks ``(B, samples)``."""
@@ -88,10 +90,9 @@ class Carrier(nn.Module):
     def normalise_per_bit(self, weights: torch.Tensor) -> torch.Tensor:
         """Scale tile weights ``(B, rows, cols)`` so each bit's tiles average 1: shaping moves energy, no more."""
         flat = weights.flatten(1)
-        sums = torch.zeros(flat.shape[0], self.config.bits, dtype=flat.dtype, device=flat.device)
-        sums = sums.index_add(1, self.assign, flat)
-        mean = sums / self.tiles_per_bit
-        return (flat / mean[:, self.assign].clamp_min(1e-9)).reshape(weights.shape)
+        member = self.membership
+        mean = (flat @ member) / member.sum(0)
+        return (flat / (mean @ member.T).clamp_min(1e-9)).reshape(weights.shape)
 
     def embed_pass(self, x: torch.Tensor, signs: torch.Tensor, shaping: torch.Tensor) -> torch.Tensor:
         """One informed pass on mono ``(B, samples)``: add what each bit (±1 in ``signs``) still lacks."""
@@ -100,10 +101,9 @@ class Carrier(nn.Module):
         host = self.statistics(self.whiten(self.tiles(self.cell_db(spec))))
         need = torch.where(signs * host < c.margin_db, signs * c.margin_db - host, torch.zeros_like(host))
         need = need.clamp(-c.cap_db, c.cap_db)
-        push_db = (need[:, self.assign] * self.chips).reshape(shaping.shape) * shaping / _WHITEN_KEEP
-        gain = 10 ** (push_db / 20) - 1  # (B, rows, cols) → cells
-        cells = gain.repeat_interleave(c.tile_frames, 1).repeat_interleave(c.tile_bins, 2).transpose(1, 2)
+        push_db = (need @ self.layout.T).reshape(shaping.shape) * shaping / _WHITEN_KEEP
+        gain = 10 ** (push_db / 20) - 1  # (B, rows, cols) → cells (B, frames, band bins)
+        cells = gain.repeat_interleave(c.tile_frames, 1).repeat_interleave(c.tile_bins, 2)
         lo, _ = c.band
-        full = F.pad(cells, (0, spec.shape[2] - cells.shape[2], lo, spec.shape[1] - lo - cells.shape[1]))
-        delta = torch.istft(spec * full, c.n_fft, c.hop, window=self.window, center=True, length=x.shape[-1])
-        return x + delta
+        full = F.pad(cells, (lo, spec.shape[2] - lo - cells.shape[2], 0, spec.shape[1] - cells.shape[1]))
+        return x + istft(spec * full, c.n_fft, c.hop, self.window, x.shape[-1])

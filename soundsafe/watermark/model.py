@@ -51,8 +51,10 @@ class WatermarkModel(nn.Module):
         self.log_llr_scale = nn.Parameter(torch.tensor(math.log(8.0)))
         self._carriers: dict[int, Carrier] = {}
 
-    def carrier(self, seed: int) -> Carrier:
-        """The carrier for a layout seed (cached: building one costs a permutation)."""
+    def carrier(self, seed: int | torch.Tensor) -> Carrier:
+        """The carrier for a layout seed (cached: building one costs a permutation) or a layout matrix."""
+        if isinstance(seed, torch.Tensor):
+            return Carrier(self.config, layout=seed)
         if seed not in self._carriers:
             if len(self._carriers) > 64:
                 self._carriers.clear()
@@ -64,8 +66,9 @@ class WatermarkModel(nn.Module):
         weights = 2 * torch.sigmoid(self.shaper(_features(tiles)[:, None])[:, 0])
         return carrier.normalise_per_bit(weights)
 
-    def embed(self, x: torch.Tensor, bits: torch.Tensor, seed: int) -> torch.Tensor:
-        """Marked mono chunks ``(B, samples)`` carrying ``bits`` ``(B, K)`` (0/1) under layout ``seed``."""
+    def embed(self, x: torch.Tensor, bits: torch.Tensor, seed: int | torch.Tensor) -> torch.Tensor:
+        """Marked mono chunks ``(B, samples)`` carrying ``bits`` ``(B, K)`` (0/1) under layout ``seed``
+        (a seed, or the layout matrix of :func:`~soundsafe.watermark.layout.carrier_layout`)."""
         carrier = self.carrier(seed)
         signs = bits.to(x.dtype) * 2 - 1
         shaping = self.shaping(carrier, x)
@@ -74,7 +77,7 @@ class WatermarkModel(nn.Module):
             y = carrier.embed_pass(y, signs, shaping)
         return y
 
-    def statistics(self, x: torch.Tensor, seed: int) -> torch.Tensor:
+    def statistics(self, x: torch.Tensor, seed: int | torch.Tensor) -> torch.Tensor:
         """Reliability-weighted per-bit statistics in dB, ``(B, K)``."""
         carrier = self.carrier(seed)
         tiles = carrier.tile_levels(x)
@@ -83,7 +86,7 @@ class WatermarkModel(nn.Module):
         weights = F.softplus(self.reliability(features)[:, 0] + math.log(math.e - 1))
         return carrier.statistics(white, weights)
 
-    def llr(self, x: torch.Tensor, seed: int) -> torch.Tensor:
+    def llr(self, x: torch.Tensor, seed: int | torch.Tensor) -> torch.Tensor:
         """Log-likelihood ratios ``log P(1)/P(0)`` per bit, ``(B, K)``."""
         return self.statistics(x, seed) * self.log_llr_scale.exp()
 
