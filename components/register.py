@@ -23,12 +23,12 @@ def release_gate(params: str, profile: str, evaluation: Input[Metrics]) -> bool:
 
 
 @dsl.component(base_image=CPU_IMAGE)
-def register(params: str, profile: str, data: Input[Dataset], model: Input[Model], evaluation: Input[Metrics],
-             metrics: Output[Metrics]) -> None:
+def register(params: str, profile: str, data: Input[Dataset], model: Input[Model], onnx: Input[Model],
+             evaluation: Input[Metrics], export_metrics: Input[Metrics], metrics: Output[Metrics]) -> None:
     from soundsafe.orchestration.workspace import loggable, run_step_in_workspace
 
-    inputs = {"data/validated": data.path, "models/watermark/realtime": model.path,
-              "reports/evaluate/metrics.json": evaluation.path}
+    inputs = {"data/validated": data.path, "models/watermark/realtime": model.path, "models/onnx": onnx.path,
+              "reports/evaluate/metrics.json": evaluation.path, "reports/export/metrics.json": export_metrics.path}
     values = run_step_in_workspace("register", params, profile, inputs, {}, metrics.path)
     for key, value in loggable(values).items():
         metrics.log_metric(key, value)

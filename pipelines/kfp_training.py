@@ -1,6 +1,7 @@
 """The SoundSafe training pipeline for Kubeflow Pipelines (kfp v2), built from the step registry.
 
-corpus → validate → core → variable → hierarchical → loss_finetune → realtime → evaluate → (gate) → register.
+corpus → validate → core → variable → hierarchical → loss_finetune → realtime → export, evaluate → (gate) →
+register.
 ``register`` runs only when the release gate passes (``dsl.If`` on ``params.yaml: register.gate``). Artifacts flow
 between the tasks (Dataset, Model, Metrics, HTML); each task gets its hardware class's resources, accelerator,
 node selector and tolerations from ``params.yaml: kubeflow``; training tasks retry with exponential backoff.
@@ -17,6 +18,7 @@ from kfp import dsl, kubernetes
 
 from components.corpus import corpus
 from components.evaluate import evaluate
+from components.export import export
 from components.register import register, release_gate
 from components.train_phase import train_phase
 from components.validate import validate
@@ -51,7 +53,8 @@ def build_pipeline(settings: Mapping[str, Any]) -> Any:
     """The pipeline function for ``settings`` (``params.yaml``'s ``kubeflow`` section)."""
 
     @dsl.pipeline(name="soundsafe-training",
-                  description="SoundSafe: corpus, validation, five watermark training phases, evaluation.")
+                  description="SoundSafe: corpus, validation, five watermark training phases, ONNX export, "
+                              "evaluation, gated registration.")
     def soundsafe_training(params: str, profile: str = "local") -> None:
         c = _hardware(corpus(params=params, profile=profile), "corpus", settings)
         v = _hardware(validate(params=params, profile=profile, corpus=c.outputs["corpus"]), "validate", settings)
@@ -63,6 +66,8 @@ def build_pipeline(settings: Mapping[str, Any]) -> Any:
                                corpus=c.outputs["corpus"], data=v.outputs["validated"], **extra)
             trained[phase] = _hardware(task, phase, settings)
             previous = phase
+        x = _hardware(export(params=params, profile=profile, corpus=c.outputs["corpus"], data=v.outputs["validated"],
+                             model=trained["realtime"].outputs["model"]), "export", settings)
         e = _hardware(evaluate(params=params, profile=profile, corpus=c.outputs["corpus"], data=v.outputs["validated"],
                                model=trained["realtime"].outputs["model"],
                                **{p: trained[p].outputs["metrics"] for p in PHASES}), "evaluate", settings)
@@ -70,7 +75,8 @@ def build_pipeline(settings: Mapping[str, Any]) -> Any:
         gate.set_display_name("release_gate").set_caching_options(False)
         with dsl.If(gate.output == True, name="evaluation-passed"):  # noqa: E712 (a pipeline expression)
             _hardware(register(params=params, profile=profile, data=v.outputs["validated"],
-                               model=trained["realtime"].outputs["model"], evaluation=e.outputs["metrics"]),
+                               model=trained["realtime"].outputs["model"], onnx=x.outputs["onnx"],
+                               evaluation=e.outputs["metrics"], export_metrics=x.outputs["metrics"]),
                       "register", settings)
 
     return soundsafe_training

@@ -88,6 +88,10 @@ class StepRun:
         if Path(path).exists():
             self._mlflow.log_artifact(str(path), artifact_path=artifact_path)
 
+    def log_artifacts(self, folder: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+        if Path(folder).is_dir():
+            self._mlflow.log_artifacts(str(folder), artifact_path=artifact_path)
+
 
 @contextlib.contextmanager
 def step_run(root: Path, step: str, hardware: str, profile: str, params: Mapping[str, Any]) -> Iterator[StepRun]:

@@ -60,8 +60,13 @@ def test_ci_pipeline_runs_caches_and_reruns_only_what_changed(project: Path) -> 
     assert 0.0 <= evaluated["soundsafe.bit_acc.clean"] <= 1.0 and evaluated["soundsafe.snr_db"] > 15
     assert evaluated["train.core.steps_to_target"] >= -1 and evaluated["projection.full_usd"] > 0
     assert (project / "reports/evaluate/report.html").stat().st_size > 10_000
+    exported = json.loads((project / "reports/export/metrics.json").read_text())
+    assert exported["onnx_fp32.read_agreement"] >= 0.999 and exported["onnx_fp32.max_abs_diff"] < 1e-4
+    assert exported["onnx_int8.embed_rtf"] > 0 and exported["stream.block_cpu_ms_median"] > 0
+    assert (project / "models/onnx/detector.int8.onnx").is_file()
     registered = json.loads((project / "reports/register/metrics.json").read_text())
     assert registered["version"] == 1 and registered["gate_passed"] == 1  # the ci gate's bounds
+    assert registered["onnx_version"] == 1 and registered["onnx_gate_passed"] == 1
 
     again = _pipeline(project)
     assert again.returncode == 0
@@ -81,7 +86,8 @@ def test_ci_pipeline_runs_caches_and_reruns_only_what_changed(project: Path) -> 
     assert len(parents) == 3
     first_parent = parents.sort_values("start_time").iloc[0]["run_id"]
     children = runs[runs["tags.mlflow.parentRunId"] == first_parent]
-    assert sorted(children["tags.mlflow.runName"]) == sorted(["corpus", "validate", *phases, "evaluate", "register"])
+    assert sorted(children["tags.mlflow.runName"]) == sorted(["corpus", "validate", *phases, "export", "evaluate",
+                                                                  "register"])
     assert set(children["status"]) == {"FINISHED"}
     assert float(children[children["tags.mlflow.runName"] == "corpus"]["metrics.tracks"].iloc[0]) == 8
     evaluate_run = children[children["tags.mlflow.runName"] == "evaluate"]["run_id"].iloc[0]
@@ -90,6 +96,10 @@ def test_ci_pipeline_runs_caches_and_reruns_only_what_changed(project: Path) -> 
     champion = mlflow.MlflowClient().get_model_version_by_alias("soundsafe-watermark", "champion")
     assert int(champion.version) == 1 and champion.tags["gate"] == "passed"
     assert len(champion.tags["data_manifest_sha256"]) == 64 and champion.tags["profile"] == "ci"
+    onnx_champion = mlflow.MlflowClient().get_model_version_by_alias("soundsafe-watermark-onnx", "champion")
+    assert onnx_champion.source.endswith("/onnx") and "read_agreement" in onnx_champion.tags["export_checks"]
+    logged = {a.path for a in mlflow.MlflowClient().list_artifacts(onnx_champion.run_id, "onnx")}
+    assert {"onnx/embedder.onnx", "onnx/detector.int8.onnx", "onnx/model.json"} <= logged
 
 
 def test_bad_data_stops_the_pipeline_with_a_readable_summary(project: Path) -> None:

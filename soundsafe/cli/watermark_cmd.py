@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 __all__ = ["add_watermark_parsers", "run_detect", "run_embed"]
 
@@ -14,16 +19,27 @@ EXIT_PARTIAL = 3
 
 _EMBED_EPILOG = """examples:
   soundsafe embed song.wav song_marked.wav --metadata meta.json --key-file secret.key
-  soundsafe embed song.flac marked.wav --metadata meta.json --model models/watermark/realtime/model.pt
+  soundsafe embed song.flac marked.wav --metadata meta.json --model models/onnx
+  ffmpeg -i song.mp3 -f wav - | soundsafe embed - - --metadata meta.json > marked.wav
 
-The output is a WAV at the input's rate and channels (16-bit PCM; --float for 32-bit float). The default model
-is the pipeline's last trained one (models/watermark/realtime/model.pt, or $SOUNDSAFE_MODEL); without one, the
-untrained informed carrier is used. Without --key-file the public demo key is used: it gives no secrecy.
+The output is a WAV at the input's rate and channels (16-bit PCM; --float for 32-bit float). "-" reads WAV from
+stdin / writes WAV to stdout (the summary then goes to stderr). Audio streams through in 1 s chunks: memory stays
+bounded on long files and each chunk leaves at most one chunk (1 s) after it came in.
+
+--model: a torch checkpoint (default: the pipeline's last trained one, models/watermark/realtime/model.pt, or
+$SOUNDSAFE_MODEL; without one the untrained informed carrier) or an ONNX export folder (models/onnx; runs on
+ONNX Runtime). Without --key-file the public demo key is used: it gives no secrecy.
 """
 
 _DETECT_EPILOG = """examples:
   soundsafe detect marked.wav --key-file secret.key
   soundsafe detect clip.mp3 --json --key-file secret.key
+  ffmpeg -i http://radio.example/stream -f wav - | soundsafe detect - --follow --model models/onnx
+
+--follow prints one JSON line per field as soon as it is decoded ({"event": "field", "field": …, "value": …,
+"confidence": …, "time_s": …}) and a last {"event": "end", …} line. Files are read in blocks (bounded memory).
+The grid search averages over --sync-chunks chunks: 8 for files (surer), 2 for stdin and --follow (the first
+read comes after 3 s instead of 9 s); the detector searches again whenever the mark is lost for 3 chunks.
 
 Exit codes: 0 the whole record was read; 3 part of it (e.g. ISRC and ISWC only); 1 nothing (or an error).
 """
@@ -31,35 +47,29 @@ Exit codes: 0 the whole record was read; 3 part of it (e.g. ISRC and ISWC only);
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--key-file", type=Path, help="key file (hex, from `soundsafe payload keygen`); default: demo key")
-    p.add_argument("--model", type=Path, help="model file (default: the pipeline's last trained model)")
+    p.add_argument("--model", type=Path, help="torch checkpoint or ONNX export folder (default: the pipeline's last "
+                                              "trained model)")
+    p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (default: its own choice)")
 
 
 def add_watermark_parsers(sub: argparse._SubParsersAction) -> None:
-    embed = sub.add_parser("embed", help="watermark an audio file with a rights record",
-                           description="Watermark an audio file with a rights record (metadata JSON).",
+    embed = sub.add_parser("embed", help="watermark an audio file or WAV stream with a rights record",
+                           description="Watermark an audio file (or a WAV stream) with a rights record.",
                            epilog=_EMBED_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    embed.add_argument("input", type=Path, help="audio file (wav, flac, ogg, mp3, m4a, …)")
-    embed.add_argument("output", type=Path, help="WAV file to write")
+    embed.add_argument("input", help="audio file (wav, flac, ogg, mp3, m4a, …) or - for WAV on stdin")
+    embed.add_argument("output", help="WAV file to write, or - for WAV on stdout")
     embed.add_argument("--metadata", type=Path, required=True, help="metadata record JSON (see `soundsafe payload`)")
     embed.add_argument("--float", action="store_true", help="write 32-bit float instead of 16-bit PCM")
     _common(embed)
-    detect = sub.add_parser("detect", help="read the watermark payload from an audio file",
-                            description="Read the watermark payload (rights record) from an audio file.",
+    detect = sub.add_parser("detect", help="read the watermark payload from an audio file or WAV stream",
+                            description="Read the watermark payload (rights record) from an audio file or stream.",
                             epilog=_DETECT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    detect.add_argument("input", type=Path, help="audio file")
+    detect.add_argument("input", help="audio file, or - for WAV on stdin")
     detect.add_argument("--json", action="store_true", help="print JSON (fields, confidences, chunks)")
+    detect.add_argument("--follow", action="store_true", help="print JSON lines as fields are decoded")
+    detect.add_argument("--sync-chunks", type=int, help="chunks the grid search averages over (default 8 for a "
+                                                        "file, 2 for stdin or --follow)")
     _common(detect)
-
-
-def _load(args: argparse.Namespace):
-    from soundsafe.audio.io import read_audio
-    from soundsafe.payload.keys import load_key
-    from soundsafe.watermark.checkpoint import load_model
-
-    key = load_key(args.key_file)
-    model, origin = load_model(args.model)
-    audio, sr = read_audio(args.input)
-    return key, model, origin, audio, sr
 
 
 def _fail(command: str, exc: Exception) -> int:
@@ -74,47 +84,107 @@ def _fail(command: str, exc: Exception) -> int:
     return 1
 
 
-def run_embed(args: argparse.Namespace) -> int:
-    from soundsafe.attacks.noise import snr_db
-    from soundsafe.audio.io import write_wav
-    from soundsafe.watermark.api import embed
+def _source(name: str) -> tuple[int, int, Iterator[np.ndarray]]:
+    """``(sr, channels, 1 s blocks)`` of a file or of WAV on stdin (``-``)."""
+    from soundsafe.audio.blocks import WavStreamReader, read_blocks
 
+    if name == "-":
+        reader = WavStreamReader(sys.stdin.buffer)
+        return reader.sr, reader.channels, reader.blocks(reader.sr)
+    if not Path(name).is_file():
+        raise FileNotFoundError(f"{name}: no such audio file")
+    return read_blocks(name)
+
+
+def run_embed(args: argparse.Namespace) -> int:
+    from soundsafe.atomic import atomic_path
+    from soundsafe.audio.blocks import WavStreamWriter
+    from soundsafe.payload.keys import load_key
+    from soundsafe.watermark.engine import load_engine
+    from soundsafe.watermark.streaming import StreamingEmbedder
+
+    to_stdout = args.output == "-"
+    report = sys.stderr if to_stdout else sys.stdout
+    subtype = "FLOAT" if args.float else "PCM_16"
     try:
         try:
             record = json.loads(args.metadata.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise ValueError(f"{args.metadata}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-        key, model, origin, audio, sr = _load(args)
-        started = time.perf_counter()
-        marked = embed(audio, sr, record, key, model)
-        seconds = time.perf_counter() - started
-        write_wav(args.output, marked, sr, subtype="FLOAT" if args.float else "PCM_16")
+        key = load_key(args.key_file)
+        engine = load_engine(args.model, threads=args.threads)
+        sr, channels, blocks = _source(args.input)
+        embedder = StreamingEmbedder(record, sr, key, engine)
+        energy = np.zeros(2)  # host, mark: the SNR without holding the file
+        frames, busy = 0, 0.0
+        with contextlib.ExitStack() as stack:
+            if to_stdout:
+                out = stack.enter_context(contextlib.nullcontext(sys.stdout.buffer))
+            else:
+                out = stack.enter_context(open(stack.enter_context(atomic_path(args.output)), "wb"))
+            writer = WavStreamWriter(out, sr, channels, subtype)
+            pending: list[np.ndarray] = []  # input not yet returned (the embedder holds < 1 chunk)
+            for block in [*blocks, None]:
+                started = time.perf_counter()
+                if block is None:
+                    marked = embedder.flush()
+                else:
+                    pending.append(block)
+                    frames += block.shape[0]
+                    marked = embedder.push(block)
+                busy += time.perf_counter() - started
+                if marked.shape[0]:
+                    host = np.concatenate(pending)
+                    pending = [host[marked.shape[0]:]]
+                    energy += [np.sum(host[: marked.shape[0]] ** 2), np.sum((marked - host[: marked.shape[0]]) ** 2)]
+                    writer.write(marked)
+            writer.close()
     except Exception as exc:  # every failure here is the user's input: say what and stop
         return _fail("embed", exc)
-    duration = audio.shape[0] / sr
-    chunks = int(duration // model.config.chunk_seconds)
-    print(json.dumps({"output": str(args.output), "model": origin, "key_id": key.fingerprint,
-                      "seconds_of_audio": round(duration, 2), "chunks_marked": chunks,
-                      "snr_db": round(snr_db(audio, marked), 2), "realtime_factor": round(duration / seconds, 1)}))
+    duration = frames / sr
+    print(json.dumps({"output": args.output, "model": engine.origin, "key_id": key.fingerprint,
+                      "seconds_of_audio": round(duration, 2), "chunks_marked": embedder.position,
+                      "snr_db": round(10 * np.log10(max(energy[0], 1e-20) / max(energy[1], 1e-20)), 2),
+                      "realtime_factor": round(duration / max(busy, 1e-9), 1)}), file=report)
     return 0
 
 
-def run_detect(args: argparse.Namespace) -> int:
-    from soundsafe.watermark.api import detect
+def _follow_line(**fields: Any) -> None:
+    print(json.dumps(fields, ensure_ascii=False, default=str), flush=True)
 
+
+def run_detect(args: argparse.Namespace) -> int:
+    from soundsafe.payload.keys import load_key
+    from soundsafe.watermark.engine import load_engine
+    from soundsafe.watermark.streaming import StreamingDetector
+
+    live = args.follow or args.input == "-"
     try:
-        key, model, origin, audio, sr = _load(args)
-        found = detect(audio, sr, key, model)
+        key = load_key(args.key_file)
+        engine = load_engine(args.model, threads=args.threads)
+        sr, _, blocks = _source(args.input)
+        detector = StreamingDetector(sr, key, engine, sync_chunks=args.sync_chunks or (2 if live else 8),
+                                     live=args.follow)
+        for block in blocks:
+            for event in detector.push(block):
+                _follow_line(event="field", **event.to_dict())
+        printed = len(detector.events)
+        found = detector.finish()
     except Exception as exc:
         return _fail("detect", exc)
     result = found.result
-    if args.json:
-        print(json.dumps({"model": origin, **found.to_dict()}, indent=2, ensure_ascii=False, default=str))
+    if args.follow:
+        for event in found.events[printed:]:  # what the last, whole-history decode added
+            _follow_line(event="field", **event.to_dict())
+        _follow_line(event="end", complete=result.complete, fields=len(result.fields), missing=result.missing,
+                     seconds=round(detector.seconds_received, 3), marked_fraction=round(found.marked_fraction, 3))
+    elif args.json:
+        print(json.dumps({"model": engine.origin, **found.to_dict()}, indent=2, ensure_ascii=False, default=str))
     else:
         marked = [t for t, m in zip(found.chunk_starts_s, found.marked, strict=True) if m]
         if result.fields:
             print(f"{len(result.fields)} field(s) read; chunks that look marked from {marked[0]:.2f} s to "
-                  f"{marked[-1] + 1:.2f} s ({found.marked_fraction:.0%} of the file)")
+                  f"{marked[-1] + 1:.2f} s ({found.marked_fraction:.0%} of the input)")
         else:  # without a packet that passes its tag, chunk scores alone prove nothing
             print(f"no watermark read under key {key.fingerprint} ({len(found.chunk_starts_s)} chunk(s) examined)")
         for name, value in result.fields.items():

@@ -88,6 +88,19 @@ STEPS: tuple[Step, ...] = (
         )
     ),
     Step(
+        name="export",
+        description="Export the trained model to ONNX (+ int8); check it against PyTorch on the test split and "
+                    "time torch, ONNX and int8 embed/detect on one core, and the streaming detector.",
+        entry="soundsafe.watermark.export_step:run",
+        hardware="cpu",
+        params=("export",),
+        deps=("data/corpus", "data/validated", "models/watermark/realtime"),
+        outs=("models/onnx",),
+        code=("soundsafe/watermark", "soundsafe/payload"),
+        metrics="reports/export/metrics.json",
+        reports=("reports/export/engines.csv",),
+    ),
+    Step(
         name="evaluate",
         description="Evaluate the model and the echo baselines on the test split: imperceptibility, robustness "
                     "per attack, cost; write the HTML report.",
@@ -105,12 +118,13 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         name="register",
-        description="Register the model in the MLflow model registry with lineage; move the champion alias only "
-                    "when the evaluation passes the gate.",
+        description="Register the torch and ONNX models in the MLflow model registry with lineage; move the "
+                    "champion alias only when the evaluation passes the gate.",
         entry="soundsafe.release.register:run",
         hardware="cpu",
         params=("register",),
-        deps=("data/validated", "models/watermark/realtime", "reports/evaluate/metrics.json"),
+        deps=("data/validated", "models/watermark/realtime", "models/onnx", "reports/evaluate/metrics.json",
+              "reports/export/metrics.json"),
         code=("soundsafe/release",),
         metrics="reports/register/metrics.json",
     ),

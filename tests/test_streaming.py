@@ -1,0 +1,175 @@
+"""Streaming embed/detect (equal to offline), WAV streams on pipes, the CLI's stdin/stdout and --follow, and the
+ONNX export (parity with torch, int8, the API on ONNX Runtime)."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from soundsafe.attacks import apply_attack
+from soundsafe.audio.blocks import WavStreamError, WavStreamReader, WavStreamWriter
+from soundsafe.payload.keys import PayloadKey
+from soundsafe.payload.packets import CodeSettings, encode_payload
+from soundsafe.watermark.api import detect, embed
+from soundsafe.watermark.model import build_model
+from soundsafe.watermark.streaming import StreamingDetector, StreamingEmbedder
+
+SR = 44100
+KEY = PayloadKey(b"s" * 32)
+
+
+@pytest.fixture(scope="module")
+def music(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
+    """20 s of rendered demo music (two 10 s demo-corpus tracks), stereo."""
+    from soundsafe.audio.io import read_audio
+    from soundsafe.corpus.build import build_demo_corpus
+    from soundsafe.manifest import MANIFEST_NAME, audio_path, read_manifest
+
+    out = tmp_path_factory.mktemp("stream") / "corpus"
+    build_demo_corpus(out, tracks=2, seconds=10.0, sample_rate=SR, seed=5, splits={"train": 1.0}, workers=1)
+    manifest = out / MANIFEST_NAME
+    return np.concatenate([read_audio(audio_path(manifest, p))[0] for p in read_manifest(manifest)["path"]])
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_model().eval()  # the plain informed carrier: independent of what a pipeline trained
+
+
+def _blocks(audio: np.ndarray, seed: int) -> list[np.ndarray]:
+    """``audio`` cut at random places (1 frame … 1.5 s blocks)."""
+    rng = np.random.default_rng(seed)
+    cuts = np.cumsum(rng.integers(1, int(1.5 * SR), size=len(audio) // 1000))
+    return np.split(audio, cuts[cuts < len(audio)])
+
+
+def test_streaming_embed_equals_offline_for_any_blocks(music: np.ndarray, demo_record: dict, model) -> None:
+    offline = embed(music, SR, demo_record, KEY, model)
+    embedder = StreamingEmbedder(demo_record, SR, KEY, model)
+    parts, taken = [], 0
+    for block in _blocks(music, 1):
+        parts.append(embedder.push(block))
+        taken += block.shape[0]
+        assert sum(p.shape[0] for p in parts) == taken // SR * SR  # every whole chunk leaves at once: latency < 1 s
+    streamed = np.concatenate([*parts, embedder.flush()])
+    # the same computation; only how chunks share a model batch differs (float rounding)
+    np.testing.assert_allclose(streamed, offline, rtol=0, atol=1e-6)
+    assert embedder.latency_s == 1.0
+
+
+def test_streaming_detect_equals_offline_and_reports_fields_early(music: np.ndarray, demo_record: dict,
+                                                                 model) -> None:
+    marked = apply_attack("mp3", embed(music, SR, demo_record, KEY, model), SR, "128k")
+    offline = detect(marked, SR, KEY, model, sync_chunks=2)
+    detector = StreamingDetector(SR, KEY, model, sync_chunks=2)
+    events = [e for block in _blocks(marked, 2) for e in detector.push(block)]
+    streamed = detector.finish()
+    assert streamed.chunk_starts_s == offline.chunk_starts_s and streamed.marked == offline.marked
+    np.testing.assert_allclose(streamed.llr, offline.llr, rtol=0, atol=1e-9)
+    assert streamed.result.fields == offline.result.fields
+    isrc = encode_payload(demo_record, KEY, CodeSettings()).record["isrc"]
+    assert streamed.result.fields["isrc"] == isrc
+    first = next(e for e in events if e.field == "isrc")  # reported while streaming, not only at the end
+    assert first.value == isrc and first.time_s < 12.0
+
+
+def test_streaming_detect_at_another_rate_matches_offline(music: np.ndarray, demo_record: dict, model) -> None:
+    from soundsafe.audio.io import resample
+
+    marked = embed(resample(music, SR, 48000), 48000, demo_record, KEY, model)
+    offline = detect(marked, 48000, KEY, model)
+    detector = StreamingDetector(48000, KEY, model, sync_chunks=8)
+    for block in _blocks(marked, 3):
+        detector.push(block)
+    streamed = detector.finish()
+    assert streamed.result.fields == offline.result.fields and streamed.result.fields.get("isrc")
+    np.testing.assert_allclose(streamed.chunk_starts_s, offline.chunk_starts_s, atol=1e-3)
+    np.testing.assert_allclose(streamed.llr, offline.llr, atol=1e-2)  # the stream resampler rounds differently
+
+
+def test_detector_finds_a_mark_that_starts_mid_stream(music: np.ndarray, demo_record: dict, model) -> None:
+    """Unmarked audio first (the grid it locks on is wrong), then marked audio: the lost lock is searched again."""
+    intro = music[: int(6.3 * SR)]
+    marked = embed(music, SR, demo_record, KEY, model)
+    detector = StreamingDetector(SR, KEY, model)
+    events = [e for a in (intro, marked) for block in _blocks(a, 4) for e in detector.push(block)]
+    found = detector.finish()
+    assert found.result.fields.get("isrc") and any(e.field == "isrc" and e.time_s > 6.3 for e in events)
+    assert not any(found.marked[i] for i, t in enumerate(found.chunk_starts_s) if t + 1.0 < 6.3)
+    assert StreamingDetector(SR, KEY, model).finish().result.fields == {}  # nothing pushed: nothing read
+
+
+def test_wav_stream_round_trip_and_errors(tmp_path: Path) -> None:
+    audio = (np.random.default_rng(0).uniform(-0.9, 0.9, (5000, 2))).astype(np.float32)
+    for subtype, tolerance in (("PCM_16", 1 / 32768), ("FLOAT", 0.0)):
+        buffer = io.BytesIO()
+        writer = WavStreamWriter(buffer, 22050, 2, subtype)
+        writer.write(audio[:1234])
+        writer.write(audio[1234:])
+        writer.close()  # BytesIO can seek: the real sizes are written back
+        back, sr = sf.read(io.BytesIO(buffer.getvalue()), dtype="float32")
+        assert sr == 22050 and np.abs(back - audio).max() <= tolerance
+        reader = WavStreamReader(io.BytesIO(buffer.getvalue()))
+        streamed = np.concatenate(list(reader.blocks(777)))
+        assert reader.sr == 22050 and np.abs(streamed - audio).max() <= tolerance
+    path = tmp_path / "x24.wav"
+    sf.write(path, audio, 8000, subtype="PCM_24")  # a 24-bit file, as many DAWs write
+    reader = WavStreamReader(io.BytesIO(path.read_bytes()))
+    assert np.abs(np.concatenate(list(reader.blocks(1000))) - audio).max() < 1e-6
+    with pytest.raises(WavStreamError, match="not a RIFF/WAVE"):
+        WavStreamReader(io.BytesIO(b"ID3\x03" + bytes(40)))
+
+
+def test_cli_embeds_and_detects_over_pipes(music: np.ndarray, demo_record: dict, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SOUNDSAFE_MODEL", raising=False)
+    monkeypatch.chdir(tmp_path)  # no trained model here: the CLI uses the untrained carrier, like `model`
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps(demo_record))
+    wav = io.BytesIO()
+    sf.write(wav, music[: 12 * SR], SR, format="WAV", subtype="PCM_16")
+    cli = [sys.executable, "-m", "soundsafe"]
+    marked = subprocess.run([*cli, "embed", "-", "-", "--metadata", str(meta)], input=wav.getvalue(),
+                            capture_output=True, check=True)
+    summary = json.loads(marked.stderr.decode().strip().splitlines()[-1])
+    assert summary["chunks_marked"] == 12 and summary["snr_db"] > 25
+    follow = subprocess.run([*cli, "detect", "-", "--follow"], input=marked.stdout, capture_output=True)
+    lines = [json.loads(line) for line in follow.stdout.decode().splitlines()]
+    assert follow.returncode == 3, follow.stderr.decode()  # 12 s: the core fields, not the whole record
+    isrc = next(line for line in lines if line.get("field") == "isrc")
+    assert isrc["event"] == "field" and isrc["value"] == "USRC17607839" and 0 < isrc["time_s"] <= 12
+    assert lines[-1]["event"] == "end" and "isrc" not in lines[-1]["missing"]
+    bad = subprocess.run([*cli, "detect", "-"], input=b"not a wav at all, just bytes", capture_output=True)
+    assert bad.returncode == 1 and b"not a RIFF/WAVE stream" in bad.stderr
+
+
+def test_onnx_export_matches_torch_and_runs_the_api(music: np.ndarray, demo_record: dict, model,
+                                                   tmp_path: Path) -> None:
+    from soundsafe.watermark.engine import OnnxEngine, TorchEngine, load_engine
+    from soundsafe.watermark.export import export_onnx
+
+    folder = tmp_path / "onnx"
+    card = export_onnx(model, folder, source="untrained carrier")
+    assert sorted(p.name for p in folder.iterdir()) == ["detector.int8.onnx", "detector.onnx",
+                                                        "embedder.int8.onnx", "embedder.onnx", "model.json"]
+    assert card["config"]["bits"] == 64
+    torch_engine, onnx_engine = TorchEngine(model), OnnxEngine(folder, threads=1)
+    host = music[: 3 * SR].mean(axis=1).reshape(3, SR)  # a batch size the export never saw (dynamic axis)
+    bits = np.random.default_rng(0).integers(0, 2, (3, 64)).astype(np.float32)
+    marked = torch_engine.embed_chunks(host, bits, KEY.carrier_seed)
+    assert np.abs(onnx_engine.embed_chunks(host, bits, KEY.carrier_seed) - marked).max() < 1e-4
+    reference = torch_engine.statistics(marked, KEY.carrier_seed)
+    assert np.abs(onnx_engine.statistics(marked, KEY.carrier_seed) - reference).max() < 1e-3
+    int8 = load_engine(folder / "detector.int8.onnx", threads=1)
+    assert ((int8.statistics(marked, KEY.carrier_seed) > 0) == (bits > 0)).mean() >= 0.99
+    onnx_marked = embed(music, SR, demo_record, KEY, folder)  # the whole API on ONNX Runtime
+    assert detect(onnx_marked, SR, KEY, folder).result.fields["isrc"] == "USRC17607839"
+    with pytest.raises(FileNotFoundError, match=r"model\.json"):
+        OnnxEngine(tmp_path)
