@@ -92,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
                           "(default: beside the manifest, in validation/)")
     from soundsafe.cli.attack_cmd import add_attack_parser
     from soundsafe.cli.evaluate_cmd import add_evaluate_parser
+    from soundsafe.cli.fingerprint_cmd import add_fingerprint_parser
     from soundsafe.cli.payload_cmd import add_payload_parser
     from soundsafe.cli.watermark_cmd import add_watermark_parsers
 
@@ -99,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     add_payload_parser(sub)
     add_attack_parser(sub)
     add_evaluate_parser(sub)
+    add_fingerprint_parser(sub)
     return parser
 
 
@@ -145,6 +147,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from soundsafe.cli.attack_cmd import run_attack
 
         return run_attack(args)
+    if args.command == "fingerprint":
+        from soundsafe.cli.fingerprint_cmd import run_fingerprint
+
+        return run_fingerprint(args)
     if args.command == "evaluate":
         from soundsafe.cli.evaluate_cmd import run_evaluate
 

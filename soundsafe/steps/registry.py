@@ -117,6 +117,42 @@ STEPS: tuple[Step, ...] = (
                ("reports/evaluate/recovery_curve.csv", "seconds", "isrc_rate")),
     ),
     Step(
+        name="fingerprint_train",
+        description="Train the concert-robust fingerprint encoder (contrastive, concert degradations, hard "
+                    "negatives); export it to ONNX + int8.",
+        entry="soundsafe.fingerprint.step:run_train",
+        hardware="a100",
+        params=("fingerprint", "fingerprint_train"),
+        deps=("data/corpus", "data/validated"),
+        outs=("models/fingerprint",),
+        code=("soundsafe/fingerprint", "soundsafe/attacks"),
+        metrics="reports/fingerprint/train/metrics.json",
+    ),
+    Step(
+        name="fingerprint_index",
+        description="Embed every catalog track's windows into the FAISS index (exact, or IVF-PQ at scale).",
+        entry="soundsafe.fingerprint.step:run_index",
+        hardware="cpu",
+        params=("fingerprint_index",),
+        deps=("data/corpus", "data/validated", "models/fingerprint"),
+        outs=("models/fingerprint_index",),
+        code=("soundsafe/fingerprint",),
+        metrics="reports/fingerprint/index/metrics.json",
+    ),
+    Step(
+        name="fingerprint_evaluate",
+        description="Top-1/Top-5/MRR vs SNR and query length and streaming metrics, this model and Chromaprint "
+                    "side by side.",
+        entry="soundsafe.fingerprint.step:run_evaluate",
+        hardware="cpu",
+        params=("fingerprint_evaluate",),
+        deps=("data/corpus", "data/validated", "models/fingerprint", "models/fingerprint_index"),
+        code=("soundsafe/fingerprint", "soundsafe/attacks"),
+        metrics="reports/fingerprint/metrics.json",
+        reports=("reports/fingerprint/summary.md", "reports/fingerprint/top1_vs_snr.png"),
+        plots=(("reports/fingerprint/retrieval.csv", "snr_db", "top1"),),
+    ),
+    Step(
         name="register",
         description="Register the torch and ONNX models in the MLflow model registry with lineage; move the "
                     "champion alias only when the evaluation passes the gate.",

@@ -20,7 +20,7 @@ from torch import nn
 
 from soundsafe.watermark.config import ModelConfig
 from soundsafe.watermark.layout import carrier_layout
-from soundsafe.watermark.spectral import istft, stft
+from soundsafe.watermark.spectral import istft, ola_envelope, stft
 
 __all__ = ["Carrier"]
 
@@ -41,6 +41,9 @@ class Carrier(nn.Module):
             layout = torch.from_numpy(carrier_layout(config, seed))
         self.register_buffer("layout", layout, persistent=False)
         self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)
+        # a chunk's frame count is fixed by the config: its overlap-add envelope is computed once
+        chunk_frames = config.chunk_samples // config.hop + 1
+        self.register_buffer("envelope", ola_envelope(chunk_frames, config.hop, self.window), persistent=False)
 
     @property
     def membership(self) -> torch.Tensor:
@@ -106,4 +109,4 @@ class Carrier(nn.Module):
         cells = gain.repeat_interleave(c.tile_frames, 1).repeat_interleave(c.tile_bins, 2)
         lo, _ = c.band
         full = F.pad(cells, (lo, spec.shape[2] - lo - cells.shape[2], 0, spec.shape[1] - cells.shape[1]))
-        return x + istft(spec * full, c.n_fft, c.hop, self.window, x.shape[-1])
+        return x + istft(spec * full, c.n_fft, c.hop, self.window, x.shape[-1], self.envelope)

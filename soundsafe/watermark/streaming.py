@@ -3,10 +3,12 @@
 :class:`StreamingEmbedder` marks each whole chunk (1 s at any input rate) as soon as it is complete, so its
 latency is at most one chunk (``latency_s``) plus the compute of one chunk; a tail shorter than a chunk leaves
 unmarked at :meth:`~StreamingEmbedder.flush`. :class:`StreamingDetector` finds the chunk grid once
-``sync_chunks + 1`` chunks have arrived, then reads each chunk once it has the chunk plus two hops of
-look-ahead (for the ±2-hop drift search), so it reports a field at most one chunk + 20 ms after the chunk that
-completes it ends. When ``lost_after`` chunks in a row show no mark (the marked song ended, an ad began) it
-searches the grid again, so marked audio that starts mid-stream is found.
+``sync_chunks + 1`` chunks have arrived (a NumPy shortlist of offsets, then exact reads; see
+:mod:`soundsafe.watermark.sync`), then reads each chunk as soon as it is complete (a chunk that is not
+clearly marked where predicted waits for two more hops, 20 ms, for the ±2-hop drift search), so a field is
+reported when the chunk that completes it ends (+ 20 ms at most) plus one decode. When ``lost_after`` chunks
+in a row show no mark (the marked song ended, an ad began) it searches the grid again, so marked audio that
+starts mid-stream is found.
 
 The offline :func:`~soundsafe.watermark.api.embed`/``detect`` are these classes fed the whole file at once,
 so streaming and offline results are the same computation: equal for 44.1 kHz input whatever the block sizes,
@@ -35,6 +37,8 @@ __all__ = ["Detection", "FieldEvent", "StreamingDetector", "StreamingEmbedder", 
 _BATCH = 8  # chunks per model call: bounds memory on long inputs (and is the fastest size on a CPU)
 MARK_THRESHOLD = 0.62  # share of reaching bits for a chunk to count as marked (unmarked audio: ~0.45)
 _LOCKED = 0.75  # a chunk this clearly marked at its predicted place needs no drift search
+_SHORTLIST = 16  # grid offsets the rough search passes on to exact reads
+_SWITCH_MARGIN = 0.1  # a re-search moves to a new grid only when it scores this much above the current one
 _SEARCH_HOPS = 2  # drift search: ± this many hops around the predicted chunk start
 _STREAM_HISTORY = 512  # chunks the live decoder looks back over (about four payload cycles)
 _EAGER_CHUNKS = 16  # live decoding after every marked chunk for the first chunks of a grid (first ISRC fast) …
@@ -196,6 +200,7 @@ class StreamingDetector:
         self._sync_from = 0
         self._last_grid: int | None = None
         self._unmarked_run = 0
+        self._predicted: tuple[int, np.ndarray] | None = None  # (start, statistics) of the last predicted read
         self._segments: list[list[np.ndarray | None]] = [[]]
         self._starts: list[float] = []
         self._marked: list[bool] = []
@@ -265,8 +270,19 @@ class StreamingDetector:
             return False
         region = self._audio(self._sync_from, min(available, (chunks + 1) * n))
         offsets = [o for o in range(0, n, self._hop) if o + chunks * n <= region.size]
-        scores = grid_scores(region, self.engine.config, self._layout, chunks, offsets)
-        start = self._sync_from + offsets[int(np.argmax(scores))]
+        # the one-STFT search shortlists offsets and exact chunk reads (with the reliability network) decide;
+        # a first search that finds no clear mark that way reads every offset (weak, attacked audio needs it)
+        rough = grid_scores(region, self.engine.config, self._layout, chunks, offsets)
+        shortlist = [offsets[i] for i in np.argsort(-rough)[:_SHORTLIST]]
+        expected = None if self._last_grid is None else self._last_grid - self._sync_from
+        if expected in offsets and expected not in shortlist:
+            shortlist.append(expected)
+        scores = self._exact_scores(region, shortlist, chunks)
+        if expected is None and scores.max() < MARK_THRESHOLD:
+            shortlist, scores = offsets, self._exact_scores(region, offsets, chunks)
+        start = self._sync_from + shortlist[int(np.argmax(scores))]
+        if expected in shortlist and scores.max() < scores[shortlist.index(expected)] + _SWITCH_MARGIN:
+            start = self._last_grid  # weak chunks (a codec, noise) are no reason to leave the grid
         if self._last_grid is None or abs(start - self._last_grid) > _SEARCH_HOPS * self._hop:
             if self._segments[-1]:  # a new grid: the next chunk does not follow the last one read
                 self._segments.append([])
@@ -274,14 +290,28 @@ class StreamingDetector:
         self._position = start
         return True
 
+    def _exact_scores(self, region: np.ndarray, offsets: list[int], chunks: int) -> np.ndarray:
+        """Mean reach share over ``chunks`` chunk reads at each offset of ``region``."""
+        n, scores = self._n, []
+        for first in range(0, len(offsets), _BATCH * 4):
+            part = offsets[first: first + _BATCH * 4]
+            reads = np.stack([region[o + i * n: o + (i + 1) * n] for o in part for i in range(chunks)])
+            stats = self.engine.statistics(reads, self.key.carrier_seed)
+            scores.append(reach_share(stats, self.engine.config.margin_db).reshape(len(part), chunks).mean(axis=1))
+        return np.concatenate(scores)
+
     def _read_next(self, final: bool, events: list[FieldEvent]) -> bool:
         n, hop, p = self._n, self._hop, self._position
         assert p is not None
-        if self._end() < p + n + _SEARCH_HOPS * hop and not (final and self._end() >= p + n):
+        if self._end() < p + n:
             return False
-        stats = self.engine.statistics(self._audio(p, n)[None], self.key.carrier_seed)
+        if self._predicted is None or self._predicted[0] != p:  # kept while waiting for look-ahead
+            self._predicted = (p, self.engine.statistics(self._audio(p, n)[None], self.key.carrier_seed))
+        stats = self._predicted[1]
         score = reach_share(stats, self.engine.config.margin_db)
         if score[0] < _LOCKED:
+            if self._end() < p + n + _SEARCH_HOPS * hop and not final:
+                return False  # not clearly marked here: the drift search needs two hops of look-ahead
             candidates = [q for q in range(p - _SEARCH_HOPS * hop, p + (_SEARCH_HOPS + 1) * hop, hop)
                           if q >= max(0, self._buf_start) and q + n <= self._end()]
             stats = self.engine.statistics(np.stack([self._audio(q, n) for q in candidates]), self.key.carrier_seed)

@@ -1,11 +1,13 @@
-"""Finding the chunk grid in NumPy: every candidate offset scored from one STFT of the search region.
+"""Shortlisting the chunk grid in NumPy: every candidate offset scored from one STFT of the search region.
 
 The embedder pushes every bit's statistic to ±margin, so at the right grid offset most bits of a chunk reach
 0.6 × margin, while at a wrong one about half do by chance. Scoring 100 offsets × S chunks one model read each
-would cost hundreds of reads; instead the region's STFT is taken once (frames every hop, the same frames the
+costs hundreds of reads; instead the region's STFT is taken once (frames every hop, the same frames the
 chunks see, since a chunk is a whole number of hops), tiles are pooled from it for every offset, whitened and
 correlated with the key's layout (no reliability weighting). Chunk-edge frames and the level floor differ a
-little from a chunk-by-chunk read; that is fine for choosing an offset, and every chunk is then read exactly.
+little from a chunk-by-chunk read, and without the reliability network a codec's holes weigh in, so this only
+shortlists: the streaming detector reads the shortlisted offsets exactly, and reads every offset when none of
+them shows a clear mark (weak or heavily attacked audio).
 """
 
 from __future__ import annotations

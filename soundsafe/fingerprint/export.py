@@ -1,0 +1,44 @@
+"""The fingerprint encoder to ONNX (dynamic batch of windows) and its int8 copy, with a parity check."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from soundsafe.fingerprint.model import FingerprintEncoder
+
+__all__ = ["export_encoder"]
+
+
+def export_encoder(encoder: FingerprintEncoder, folder: Path, check: np.ndarray) -> dict[str, float]:
+    """Write ``encoder.onnx`` and ``encoder.int8.onnx`` to ``folder``; compare both with torch on ``check``
+    windows ``(B, samples)``: largest embedding difference and top-1 agreement of the cosine matrix."""
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    encoder = encoder.eval()
+    fp32, int8 = folder / "encoder.onnx", folder / "encoder.int8.onnx"
+    batch = torch.export.Dim("windows", min=1, max=4096)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(encoder, (torch.from_numpy(check[:2]),), str(fp32), input_names=["windows"],
+                          output_names=["embeddings"], dynamo=True, dynamic_shapes={"x": {0: batch}},
+                          opset_version=18, external_data=False, verbose=False)
+    logging.getLogger().setLevel(logging.ERROR)
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+    with torch.no_grad():
+        reference = encoder(torch.from_numpy(check)).numpy()
+    metrics: dict[str, float] = {}
+    for name, path in (("onnx_fp32", fp32), ("onnx_int8", int8)):
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        out = session.run(None, {"windows": check.astype(np.float32)})[0]
+        metrics[f"{name}.max_abs_diff"] = float(np.abs(out - reference).max())
+        metrics[f"{name}.nn_agreement"] = float(np.mean((out @ reference.T).argmax(1)
+                                                        == (reference @ reference.T).argmax(1)))
+    return metrics

@@ -1,0 +1,150 @@
+"""The FAISS catalog index and search: window embeddings in, track decisions out.
+
+Every catalog track is cut into windows every ``hop_s`` and embedded. Small catalogs use an exact inner-product
+index (``IndexFlatIP``; embeddings are unit vectors, so inner product is cosine); past ``exact_max_windows``
+windows an IVF-PQ index (``nlist`` lists, ``m`` sub-quantizers of ``nbits``) keeps memory per hour of audio small.
+A query is cut the same way; each of its windows retrieves ``k`` neighbours, and a hit votes for its track at
+the alignment it implies (reference offset − query offset). A track's score is its best alignment's summed
+similarity divided by the number of query windows, so hits must agree in time to add up: that is what separates
+a song from a lookalike in noise. The decision is the best track, its score and where in it the query starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from soundsafe.atomic import atomic_dir
+from soundsafe.fingerprint.data import Track
+from soundsafe.fingerprint.model import FingerprintEncoder
+
+__all__ = ["FingerprintIndex", "Match", "embed_windows", "window_starts"]
+
+_FILES = ("index.faiss", "windows.npz", "catalog.json")
+
+
+@dataclass(frozen=True)
+class Match:
+    """One ranked candidate for a query."""
+
+    track_id: str
+    title: str
+    isrc: str
+    score: float  # aligned mean similarity, 0…1
+    offset_s: float  # where in the track the query starts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"track": self.track_id, "title": self.title, "isrc": self.isrc, "score": round(self.score, 4),
+                "offset_s": round(self.offset_s, 2)}
+
+
+def window_starts(samples: int, window: int, hop: int) -> list[int]:
+    """Window starts covering ``samples`` every ``hop`` (one window, zero-padded, when shorter than ``window``)."""
+    return list(range(0, max(1, samples - window + 1), hop))
+
+
+@torch.no_grad()
+def embed_windows(encoder: FingerprintEncoder, audio: np.ndarray, hop: int, batch: int = 256) -> np.ndarray:
+    """Embeddings ``(windows, dim)`` float32 of mono ``audio`` at the encoder's rate, windows every ``hop``."""
+    n = encoder.config.window_samples
+    padded = np.pad(audio.astype(np.float32), (0, max(0, n - audio.size)))
+    starts = window_starts(padded.size, n, hop)
+    out = []
+    for first in range(0, len(starts), batch):
+        windows = np.stack([padded[s: s + n] for s in starts[first: first + batch]])
+        out.append(encoder(torch.from_numpy(windows)).numpy())
+    return np.concatenate(out).astype(np.float32)
+
+
+class FingerprintIndex:
+    """A catalog's window embeddings in FAISS, with each window's track and offset."""
+
+    def __init__(self, index: Any, window_track: np.ndarray, window_offset: np.ndarray,
+                 tracks: list[dict[str, str]], hop_s: float, kind: str) -> None:
+        self.index, self.window_track, self.window_offset = index, window_track, window_offset
+        self.tracks, self.hop_s, self.kind = tracks, hop_s, kind
+
+    @classmethod
+    def build(cls, encoder: FingerprintEncoder, tracks: list[Track], hop_s: float = 0.25,
+              exact_max_windows: int = 200_000, nlist: int = 1024, m: int = 16, nbits: int = 8,
+              nprobe: int = 16) -> FingerprintIndex:
+        import faiss
+
+        hop = round(hop_s * encoder.config.sample_rate)
+        vectors, owner, offset = [], [], []
+        for i, track in enumerate(tracks):
+            emb = embed_windows(encoder, track.audio, hop)
+            vectors.append(emb)
+            owner += [i] * len(emb)
+            offset += [k * hop_s for k in range(len(emb))]
+        data = np.ascontiguousarray(np.concatenate(vectors))
+        dim = data.shape[1]
+        if len(data) <= exact_max_windows:
+            index, kind = faiss.IndexFlatIP(dim), "exact"
+        else:
+            lists = max(1, min(nlist, len(data) // 39))
+            index = faiss.IndexIVFPQ(faiss.IndexFlatIP(dim), dim, lists, m, nbits, faiss.METRIC_INNER_PRODUCT)
+            index.train(data)
+            index.nprobe = min(nprobe, lists)
+            kind = f"ivfpq(nlist={lists}, m={m}, nbits={nbits}, nprobe={index.nprobe})"
+        index.add(data)
+        catalog = [{"track": t.track_id, "title": t.title, "isrc": t.isrc} for t in tracks]
+        return cls(index, np.array(owner, np.int32), np.array(offset, np.float32), catalog, hop_s, kind)
+
+    @property
+    def windows(self) -> int:
+        return int(self.index.ntotal)
+
+    def save(self, folder: str | os.PathLike[str]) -> int:
+        """Write the index folder atomically; returns the FAISS index's size in bytes."""
+        import faiss
+
+        with atomic_dir(folder) as tmp:
+            faiss.write_index(self.index, str(tmp / _FILES[0]))
+            np.savez(tmp / _FILES[1], track=self.window_track, offset=self.window_offset)
+            (tmp / _FILES[2]).write_text(json.dumps({"hop_s": self.hop_s, "kind": self.kind,
+                                                     "tracks": self.tracks}, indent=1) + "\n")
+        return (Path(folder) / _FILES[0]).stat().st_size
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike[str]) -> FingerprintIndex:
+        import faiss
+
+        folder = Path(folder)
+        missing = [f for f in _FILES if not (folder / f).is_file()]
+        if missing:
+            raise FileNotFoundError(f"{folder}: not a fingerprint index (missing {', '.join(missing)}); build one "
+                                    "with `soundsafe fingerprint index DIR` or `soundsafe step fingerprint_index`")
+        windows = np.load(folder / _FILES[1])
+        meta = json.loads((folder / _FILES[2]).read_text())
+        return cls(faiss.read_index(str(folder / _FILES[0])), windows["track"], windows["offset"], meta["tracks"],
+                   float(meta["hop_s"]), meta["kind"])
+
+    def rank(self, encoder: FingerprintEncoder, audio: np.ndarray, k: int = 10) -> list[Match]:
+        """Catalog tracks ranked for mono ``audio`` (at the encoder's rate); tracks never hit are left out."""
+        hop = round(self.hop_s * encoder.config.sample_rate)
+        queries = embed_windows(encoder, audio, hop)
+        sims, ids = self.index.search(queries, min(k, self.windows))
+        votes: dict[tuple[int, int], dict[int, float]] = defaultdict(dict)
+        for j, (row_sims, row_ids) in enumerate(zip(sims, ids, strict=True)):
+            for sim, i in zip(row_sims, row_ids, strict=True):
+                if i < 0:
+                    continue
+                # alignment in bins of two hops: adjacent index windows of the same match land together
+                key = (int(self.window_track[i]), round((self.window_offset[i] - j * self.hop_s) / (2 * self.hop_s)))
+                votes[key][j] = max(votes[key].get(j, -1.0), float(sim))
+        best: dict[int, tuple[float, int]] = {}
+        for (track, align), per_query in votes.items():
+            score = sum(per_query.values()) / len(queries)
+            if score > best.get(track, (-np.inf, 0))[0]:
+                best[track] = (score, align)
+        ranked = sorted(best.items(), key=lambda item: -item[1][0])
+        return [Match(self.tracks[t]["track"], self.tracks[t]["title"], self.tracks[t]["isrc"], s,
+                      max(0.0, a * 2 * self.hop_s)) for t, (s, a) in ranked]

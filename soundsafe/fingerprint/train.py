@@ -1,0 +1,161 @@
+"""Training the fingerprint encoder: clean windows against concert-degraded views of themselves.
+
+Each step draws ``batch`` windows from distinct training tracks (a ``hard_share`` of them are a random track's
+nearest neighbours by chroma and tempo: confusable negatives), cuts each window's degraded view at a small random
+time offset (queries never align with the index grid), runs it through the registry's differentiable
+``concert`` attack (venue reverb, crowd at −10…+10 dB SNR, EQ, compression, saturation, pitch drift) and pulls
+the two views together with the chosen loss. Validation is retrieval: degraded windows of held-out tracks
+against their clean windows (top-1 at 0 dB SNR); the best model is kept and training stops early when it stalls.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from soundsafe.attacks import apply_training_attack
+from soundsafe.fingerprint.config import FingerprintConfig
+from soundsafe.fingerprint.data import Track, descriptors, load_tracks, nearest_tracks, random_window
+from soundsafe.fingerprint.losses import LOSSES
+from soundsafe.fingerprint.model import FingerprintEncoder, build_encoder, save_encoder
+from soundsafe.progress import progress
+
+__all__ = ["TrainSpec", "retrieval_top1", "train_encoder"]
+
+SNR_STRENGTHS = ("+10dB", "+5dB", "+0dB", "-5dB", "-10dB")
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """``params.yaml: fingerprint_train``."""
+
+    steps: int = 400
+    batch: int = 32
+    lr: float = 1e-3
+    loss: str = "ntxent"
+    temperature: float = 0.1
+    hard_share: float = 0.25  # share of a batch that is one track's nearest neighbours by descriptor
+    max_offset_s: float = 0.125  # half the index hop: how far a query window can sit from an index window
+    groups: int = 4  # degradation strengths per batch (the attack takes one strength per call)
+    val_every: int = 100
+    val_queries: int = 48
+    patience: int = 4  # validations without improvement before stopping
+    seed: int = 0
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> TrainSpec:
+        known = {f.name for f in fields(cls)}
+        unknown = set(params) - known
+        if unknown:
+            raise ValueError(f"fingerprint_train: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+        spec = cls(**params)
+        if spec.loss not in LOSSES:
+            raise ValueError(f"fingerprint_train.loss must be one of {sorted(LOSSES)}, got {spec.loss!r}")
+        return spec
+
+
+def _degrade(views: torch.Tensor, sr: int, groups: int, generator: torch.Generator) -> torch.Tensor:
+    """Concert degradation at a spread of SNRs: the batch is split into ``groups``, each with its own strength."""
+    out = []
+    for part in torch.tensor_split(views, min(groups, len(views))):
+        strength = SNR_STRENGTHS[int(torch.randint(len(SNR_STRENGTHS), (1,), generator=generator))]
+        out.append(apply_training_attack("concert", part[:, None], sr, strength, generator)[:, 0])
+    return torch.cat(out)
+
+
+def _batch(tracks: list[Track], neighbours: np.ndarray, spec: TrainSpec, config: FingerprintConfig,
+           rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Clean windows, their shifted (not yet degraded) views, and track labels."""
+    count = min(spec.batch, len(tracks))
+    seed_track = int(rng.integers(len(tracks)))
+    hard = [seed_track, *neighbours[seed_track][: max(0, round(spec.hard_share * count) - 1)]]
+    rest = rng.permutation([i for i in range(len(tracks)) if i not in hard])
+    chosen = [*hard, *rest][:count]
+    n, shift = config.window_samples, round(spec.max_offset_s * config.sample_rate)
+    clean, shifted = [], []
+    for i in chosen:
+        window = random_window(tracks[i], n + 2 * shift, rng)
+        offset = int(rng.integers(0, 2 * shift + 1))
+        clean.append(window[shift: shift + n])
+        shifted.append(window[offset: offset + n])
+    return (torch.from_numpy(np.stack(clean)), torch.from_numpy(np.stack(shifted)), torch.tensor(chosen))
+
+
+@torch.no_grad()
+def retrieval_top1(encoder: FingerprintEncoder, tracks: list[Track], queries: int, strength: str,
+                   seed: int = 0) -> float:
+    """Top-1 track accuracy of degraded windows (one window each) against every clean window (0.25 s hop)."""
+    c = encoder.config
+    n, hop = c.window_samples, c.sample_rate // 4
+    encoder.eval()
+    refs, owners = [], []
+    for i, t in enumerate(tracks):
+        starts = range(0, max(1, t.audio.size - n + 1), hop)
+        windows = np.stack([np.pad(t.audio[s: s + n], (0, max(0, n - t.audio[s: s + n].size))) for s in starts])
+        refs.append(encoder(torch.from_numpy(windows)))
+        owners += [i] * len(windows)
+    catalog, owner = torch.cat(refs), torch.tensor(owners)
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(tracks), queries)
+    windows = torch.from_numpy(np.stack([random_window(tracks[i], n, rng) for i in picks]))
+    generator = torch.Generator().manual_seed(seed)
+    degraded = apply_training_attack("concert", windows[:, None], c.sample_rate, strength, generator)[:, 0]
+    hits = owner[(encoder(degraded) @ catalog.T).argmax(1)]
+    encoder.train()
+    return float((hits == torch.from_numpy(picks)).float().mean())
+
+
+def train_encoder(spec: TrainSpec, config: FingerprintConfig, manifest: Path, out_dir: Path,
+                  log: Callable[[dict[str, float], int], None] | None = None) -> dict[str, float]:
+    """Train; ``out_dir/model.pt`` is the best encoder by validation top-1. Returns the training metrics."""
+    torch.manual_seed(spec.seed)
+    rng = np.random.default_rng(spec.seed)
+    generator = torch.Generator().manual_seed(spec.seed)
+    train = load_tracks(manifest, ["train"], config.sample_rate)
+    held_out = load_tracks(manifest, ["val"], config.sample_rate)
+    if len(train) < 2:
+        raise ValueError(f"{manifest}: fingerprint training needs ≥ 2 training tracks, found {len(train)}")
+    neighbours = nearest_tracks(descriptors(train, config.sample_rate), k=spec.batch)
+    encoder = build_encoder(config)
+    optimizer = torch.optim.Adam(encoder.parameters(), lr=spec.lr)
+    loss_fn = LOSSES[spec.loss]
+    kwargs = {"temperature": spec.temperature} if spec.loss != "triplet" else {}
+    best, stale, history = -math.inf, 0, []
+    started, seen, step = time.perf_counter(), 0, 0
+    bar = progress(range(spec.steps), desc="train fingerprint", total=spec.steps, unit="step")
+    for step in bar:
+        clean, shifted, labels = _batch(train, neighbours, spec, config, rng)
+        degraded = _degrade(shifted, config.sample_rate, spec.groups, generator)
+        z = encoder(torch.stack([clean, degraded], dim=1).reshape(-1, clean.shape[1]))  # rows 2i, 2i+1: a pair
+        loss = loss_fn(z, labels.repeat_interleave(2), **kwargs)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        seen += len(clean)
+        if hasattr(bar, "set_postfix"):
+            bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+        last = step + 1 == spec.steps
+        if (step + 1) % spec.val_every == 0 or last:
+            top1 = retrieval_top1(encoder, held_out or train, spec.val_queries, "+0dB", seed=spec.seed)
+            metrics = {"loss": float(loss.detach()), "val_top1_0db": top1}
+            history.append({"step": step + 1, **metrics})
+            if log:
+                log(metrics, step + 1)
+            if top1 > best:
+                best, stale = top1, 0
+                save_encoder(out_dir / "model.pt", encoder, step=step + 1, spec=asdict(spec))
+            else:
+                stale += 1
+                if stale >= spec.patience:
+                    break
+    seconds = time.perf_counter() - started
+    return {"steps": float(step + 1), "best_val_top1_0db": best, "final_loss": float(loss.detach()),
+            "seconds_per_step": seconds / (step + 1), "windows_per_second": 2 * seen / seconds,
+            "parameters": float(encoder.parameter_count()), "train_tracks": float(len(train))}
