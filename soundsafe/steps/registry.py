@@ -40,6 +40,11 @@ class Step:
         return getattr(importlib.import_module(module), func)
 
 
+# The watermark modules training depends on: inference-side code (api, streaming, sync, engine, export) can
+# change without retraining five phases.
+TRAINING_CODE = tuple(f"soundsafe/watermark/{name}.py" for name in (
+    "carrier", "checkpoint", "config", "data", "layout", "model", "psychoacoustic", "spectral", "step", "train"))
+
 STEPS: tuple[Step, ...] = (
     Step(
         name="corpus",
@@ -73,7 +78,7 @@ STEPS: tuple[Step, ...] = (
             # the validated manifest points at the corpus's audio: both travel with the step
             deps=("data/corpus", "data/validated", *((f"models/watermark/{previous}",) if previous else ())),
             outs=(f"models/watermark/{phase}",),
-            code=("soundsafe/watermark", "soundsafe/attacks", "soundsafe/payload"),
+            code=(*TRAINING_CODE, "soundsafe/attacks", "soundsafe/payload"),
             metrics=f"reports/watermark/{phase}/metrics.json",
         )
         for phase, previous, hardware, description in (
