@@ -1,7 +1,7 @@
 """The SoundSafe training pipeline for Kubeflow Pipelines (kfp v2), built from the step registry.
 
 corpus → validate → core → variable → hierarchical → loss_finetune → realtime → export, evaluate → (gate) →
-register.
+register; and beside the watermark, validate → fingerprint_train → fingerprint_index → fingerprint_evaluate.
 ``register`` runs only when the release gate passes (``dsl.If`` on ``params.yaml: register.gate``). Artifacts flow
 between the tasks (Dataset, Model, Metrics, HTML); each task gets its hardware class's resources, accelerator,
 node selector and tolerations from ``params.yaml: kubeflow``; training tasks retry with exponential backoff.
@@ -19,6 +19,7 @@ from kfp import dsl, kubernetes
 from components.corpus import corpus
 from components.evaluate import evaluate
 from components.export import export
+from components.fingerprint import fingerprint_evaluate, fingerprint_index, fingerprint_train
 from components.register import register, release_gate
 from components.train_phase import train_phase
 from components.validate import validate
@@ -54,7 +55,7 @@ def build_pipeline(settings: Mapping[str, Any]) -> Any:
 
     @dsl.pipeline(name="soundsafe-training",
                   description="SoundSafe: corpus, validation, five watermark training phases, ONNX export, "
-                              "evaluation, gated registration.")
+                              "evaluation, gated registration; the concert-robust fingerprint.")
     def soundsafe_training(params: str, profile: str = "local") -> None:
         c = _hardware(corpus(params=params, profile=profile), "corpus", settings)
         v = _hardware(validate(params=params, profile=profile, corpus=c.outputs["corpus"]), "validate", settings)
@@ -71,6 +72,14 @@ def build_pipeline(settings: Mapping[str, Any]) -> Any:
         e = _hardware(evaluate(params=params, profile=profile, corpus=c.outputs["corpus"], data=v.outputs["validated"],
                                model=trained["realtime"].outputs["model"],
                                **{p: trained[p].outputs["metrics"] for p in PHASES}), "evaluate", settings)
+        ft = _hardware(fingerprint_train(params=params, profile=profile, corpus=c.outputs["corpus"],
+                                         data=v.outputs["validated"]), "fingerprint_train", settings)
+        fi = _hardware(fingerprint_index(params=params, profile=profile, corpus=c.outputs["corpus"],
+                                         data=v.outputs["validated"], model=ft.outputs["model"]),
+                       "fingerprint_index", settings)
+        _hardware(fingerprint_evaluate(params=params, profile=profile, corpus=c.outputs["corpus"],
+                                       data=v.outputs["validated"], model=ft.outputs["model"],
+                                       index=fi.outputs["index"]), "fingerprint_evaluate", settings)
         gate = release_gate(params=params, profile=profile, evaluation=e.outputs["metrics"])
         gate.set_display_name("release_gate").set_caching_options(False)
         with dsl.If(gate.output == True, name="evaluation-passed"):  # noqa: E712 (a pipeline expression)

@@ -50,7 +50,7 @@ class FingerprintEncoder(nn.Module):
         """Log-mel ``(B, 1, mels, frames)``, each window's mean removed (level-invariant)."""
         spec = stft(x, self.config.n_fft, self.config.hop, self.window)
         power = spec.real.pow(2) + spec.imag.pow(2)
-        logmel = torch.log(power @ self.mel + 1e-8).transpose(1, 2)
+        logmel = torch.log((power @ self.mel).clamp_min(1e-8)).transpose(1, 2)  # (ORT dropped a "+ 1e-8")
         return (logmel - logmel.mean(dim=(1, 2), keepdim=True))[:, None] / 4.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

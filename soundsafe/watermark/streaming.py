@@ -38,6 +38,7 @@ _BATCH = 8  # chunks per model call: bounds memory on long inputs (and is the fa
 MARK_THRESHOLD = 0.62  # share of reaching bits for a chunk to count as marked (unmarked audio: ~0.45)
 _LOCKED = 0.75  # a chunk this clearly marked at its predicted place needs no drift search
 _SHORTLIST = 16  # grid offsets the rough search passes on to exact reads
+_SHORTLIST_CHUNKS = 4  # chunks each shortlisted offset is read over
 _SWITCH_MARGIN = 0.1  # a re-search moves to a new grid only when it scores this much above the current one
 _SEARCH_HOPS = 2  # drift search: ± this many hops around the predicted chunk start
 _STREAM_HISTORY = 512  # chunks the live decoder looks back over (about four payload cycles)
@@ -277,7 +278,7 @@ class StreamingDetector:
         expected = None if self._last_grid is None else self._last_grid - self._sync_from
         if expected in offsets and expected not in shortlist:
             shortlist.append(expected)
-        scores = self._exact_scores(region, shortlist, chunks)
+        scores = self._exact_scores(region, shortlist, min(chunks, _SHORTLIST_CHUNKS))
         if expected is None and scores.max() < MARK_THRESHOLD:
             shortlist, scores = offsets, self._exact_scores(region, offsets, chunks)
         start = self._sync_from + shortlist[int(np.argmax(scores))]

@@ -1,0 +1,163 @@
+"""The fingerprint: losses, learning, FAISS search and its alignment vote, IVF-PQ, Chromaprint, ONNX, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+
+from soundsafe.fingerprint.chromaprint import ChromaprintCatalog, ChromaprintMissing, fpcalc_raw
+from soundsafe.fingerprint.config import FingerprintConfig
+from soundsafe.fingerprint.data import Track, load_tracks
+from soundsafe.fingerprint.evaluate import summarize
+from soundsafe.fingerprint.index import FingerprintIndex
+from soundsafe.fingerprint.losses import LOSSES, nt_xent
+from soundsafe.fingerprint.model import build_encoder, save_encoder
+from soundsafe.fingerprint.train import TrainSpec, _batch, _degrade
+from soundsafe.manifest import MANIFEST_NAME
+
+SR = 16000
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six 8-second demo tracks (train/val/test) with a manifest."""
+    from soundsafe.corpus.build import build_demo_corpus
+
+    out = tmp_path_factory.mktemp("fp") / "corpus"
+    build_demo_corpus(out, tracks=6, seconds=8.0, sample_rate=44100, seed=3,
+                      splits={"train": 0.5, "val": 0.25, "test": 0.25}, workers=1)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tracks(corpus: Path) -> list[Track]:
+    return load_tracks(corpus / MANIFEST_NAME, None, SR)
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    torch.manual_seed(0)
+    return build_encoder().eval()  # untrained: exact copies still match best, which is what the search tests need
+
+
+def test_losses_prefer_matching_views() -> None:
+    rng = torch.Generator().manual_seed(0)
+    base = torch.nn.functional.normalize(torch.randn(8, 128, generator=rng), dim=-1)
+    labels = torch.arange(8).repeat_interleave(2)
+    aligned = base.repeat_interleave(2, dim=0)  # each pair identical
+    shuffled = torch.nn.functional.normalize(torch.randn(16, 128, generator=rng), dim=-1)
+    for name, loss in LOSSES.items():
+        assert float(loss(aligned, labels)) < float(loss(shuffled, labels)), name
+    with pytest.raises(ValueError, match="pairs"):
+        nt_xent(base[:3], labels[:3])
+
+
+def test_training_step_learns_a_batch(tracks: list[Track]) -> None:
+    """Thirty steps on one fixed batch of concert-degraded pairs must cut the loss: the model learns."""
+    config = FingerprintConfig()
+    spec = TrainSpec(batch=3)
+    torch.manual_seed(0)
+    model = build_encoder(config)
+    train = tracks[:3]
+    clean, shifted, labels = _batch(train, np.array([[1, 2], [0, 2], [0, 1]]), spec, config,
+                                    np.random.default_rng(0))
+    degraded = _degrade(shifted, SR, 2, torch.Generator().manual_seed(0))
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(30):
+        z = model(torch.stack([clean, degraded], 1).reshape(-1, clean.shape[1]))
+        loss = nt_xent(z, labels.repeat_interleave(2))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_index_identifies_an_excerpt_and_where_it_starts(tracks: list[Track], encoder, tmp_path: Path) -> None:
+    index = FingerprintIndex.build(encoder, tracks, hop_s=0.25)
+    assert index.kind == "exact" and index.windows == sum(len(range(0, t.audio.size - SR + 1, SR // 4))
+                                                          for t in tracks)
+    index.save(tmp_path / "index")
+    loaded = FingerprintIndex.load(tmp_path / "index")
+    target = tracks[4]
+    excerpt = target.audio[int(2.5 * SR): int(5.5 * SR)]
+    ranked = loaded.rank(encoder, excerpt)
+    assert ranked[0].track_id == target.track_id and abs(ranked[0].offset_s - 2.5) <= 0.5
+    assert ranked[0].score > 0.9 and (len(ranked) == 1 or ranked[1].score < ranked[0].score)
+    with pytest.raises(FileNotFoundError, match="not a fingerprint index"):
+        FingerprintIndex.load(tmp_path)
+
+
+def test_ivfpq_index_for_large_catalogs(tracks: list[Track], encoder) -> None:
+    index = FingerprintIndex.build(encoder, tracks, hop_s=0.25, exact_max_windows=0, nlist=2, m=32, nbits=4,
+                                   nprobe=2)  # a catalog this small only trains 16-centroid sub-quantizers
+    assert index.kind.startswith("ivfpq")
+    for target in (1, 2, 5):
+        excerpt = tracks[target].audio[SR: 4 * SR]
+        assert index.rank(encoder, excerpt)[0].track_id == tracks[target].track_id
+
+
+def test_chromaprint_matcher_finds_a_clean_excerpt(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from soundsafe.audio.io import read_audio
+    from soundsafe.manifest import audio_path, read_manifest
+
+    catalog = ChromaprintCatalog()
+    audio = {}
+    for rel in read_manifest(corpus / MANIFEST_NAME)["path"]:
+        a, sr = read_audio(audio_path(corpus / MANIFEST_NAME, rel))
+        audio[Path(rel).stem] = (a, sr)
+        catalog.add(Path(rel).stem, a, sr)
+    name, (a, sr) = sorted(audio.items())[3]
+    ranked = catalog.rank(a[sr: 7 * sr], sr)
+    assert ranked[0][0] == name and ranked[0][1] > 0.65 and ranked[0][2] == pytest.approx(1.0, abs=0.3)
+    assert catalog.rank(a[: sr // 2], sr) == []  # too short for Chromaprint: no ranking at all
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(ChromaprintMissing, match="libchromaprint-tools"):
+        fpcalc_raw(a, sr)
+
+
+def test_summary_metrics_are_computed_from_ranks() -> None:
+    table = pd.DataFrame({"system": ["a"] * 4, "snr_db": [0] * 4, "seconds": [3.0] * 4,
+                          "rank": [1, 2, 7, math.inf], "latency_ms": [1.0, 2.0, 3.0, 4.0]})
+    row = summarize(table).iloc[0]
+    assert row.top1 == 0.25 and row.top5 == 0.5 and row.mrr == pytest.approx((1 + 0.5 + 1 / 7) / 4)
+
+
+def test_onnx_export_matches_torch(tracks: list[Track], encoder, tmp_path: Path) -> None:
+    from soundsafe.fingerprint.export import export_encoder
+
+    windows = np.stack([t.audio[i * SR: (i + 1) * SR] for i, t in enumerate(tracks)]).astype(np.float32)
+    windows[0] = 0.0  # silence must not break the graph (log of zero power)
+    metrics = export_encoder(encoder, tmp_path, windows)
+    assert metrics["onnx_fp32.max_abs_diff"] < 1e-4 and metrics["onnx_fp32.min_cosine"] > 0.9999
+    assert metrics["onnx_int8.mean_cosine"] > 0.9 and (tmp_path / "encoder.int8.onnx").is_file()
+
+
+def test_cli_index_and_identify(tracks: list[Track], encoder, tmp_path: Path, capsys) -> None:
+    from soundsafe.cli.main import main
+
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    for t in tracks:
+        sf.write(folder / f"{t.track_id}.wav", t.audio, SR)
+    save_encoder(tmp_path / "model.pt", encoder)
+    assert main(["fingerprint", "index", str(folder), "--out", str(tmp_path / "idx"),
+                 "--model", str(tmp_path / "model.pt")]) == 0
+    built = json.loads(capsys.readouterr().out)
+    assert built["tracks"] == len(tracks) and built["kind"] == "exact"
+    query = tmp_path / "query.wav"
+    sf.write(query, tracks[1].audio[2 * SR: 5 * SR], SR)
+    code = main(["fingerprint", "identify", str(query), "--index", str(tmp_path / "idx"),
+                 "--model", str(tmp_path / "model.pt")])
+    answer = json.loads(capsys.readouterr().out)
+    assert code == 0 and answer["identified"] and answer["track"] == f"{tracks[1].track_id}.wav"
+    assert main(["fingerprint", "identify", os.devnull + "x", "--index", str(tmp_path / "idx")]) == 1
