@@ -5,10 +5,18 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SYSTEM_STAMP := $(VENV)/.system-deps
 
 .PHONY: pipeline test lint dvc-yaml clean-venv
 
-$(STAMP): pyproject.toml constraints.txt
+# Debian packages: Chromaprint's fpcalc (the fingerprint baseline). apt-get as root, else through sudo.
+$(SYSTEM_STAMP):
+	@command -v fpcalc >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libchromaprint-tools; }
+	@mkdir -p $(VENV) && touch $@
+
+$(STAMP): pyproject.toml constraints.txt $(SYSTEM_STAMP)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --no-cache-dir --constraint constraints.txt --editable '.[dev]'

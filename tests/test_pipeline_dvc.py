@@ -64,6 +64,10 @@ def test_ci_pipeline_runs_caches_and_reruns_only_what_changed(project: Path) -> 
     assert exported["onnx_fp32.read_agreement"] >= 0.999 and exported["onnx_fp32.max_abs_diff"] < 1e-4
     assert exported["onnx_int8.embed_rtf"] > 0 and exported["stream.block_cpu_ms_median"] > 0
     assert (project / "models/onnx/detector.int8.onnx").is_file()
+    fingerprint = json.loads((project / "reports/fingerprint/metrics.json").read_text())
+    assert 0.0 <= fingerprint["soundsafe.snr-5.len3.top1"] <= 1.0 and "chromaprint.snr5.len3.mrr" in fingerprint
+    assert (project / "reports/fingerprint/top1_vs_snr.png").stat().st_size > 10_000
+    assert (project / "models/fingerprint/encoder.int8.onnx").is_file()
     registered = json.loads((project / "reports/register/metrics.json").read_text())
     assert registered["version"] == 1 and registered["gate_passed"] == 1  # the ci gate's bounds
     assert registered["onnx_version"] == 1 and registered["onnx_gate_passed"] == 1
@@ -87,7 +91,8 @@ def test_ci_pipeline_runs_caches_and_reruns_only_what_changed(project: Path) -> 
     first_parent = parents.sort_values("start_time").iloc[0]["run_id"]
     children = runs[runs["tags.mlflow.parentRunId"] == first_parent]
     assert sorted(children["tags.mlflow.runName"]) == sorted(["corpus", "validate", *phases, "export", "evaluate",
-                                                                  "register"])
+                                                                  "fingerprint_train", "fingerprint_index",
+                                                                  "fingerprint_evaluate", "register"])
     assert set(children["status"]) == {"FINISHED"}
     assert float(children[children["tags.mlflow.runName"] == "corpus"]["metrics.tracks"].iloc[0]) == 8
     evaluate_run = children[children["tags.mlflow.runName"] == "evaluate"]["run_id"].iloc[0]

@@ -27,6 +27,7 @@ def export_encoder(encoder: FingerprintEncoder, folder: Path, check: np.ndarray)
     encoder = encoder.eval()
     fp32, int8 = folder / "encoder.onnx", folder / "encoder.int8.onnx"
     batch = torch.export.Dim("windows", min=1, max=4096)
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # e.g. "torchvision is not installed"
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(encoder, (torch.from_numpy(check[:2]),), str(fp32), input_names=["windows"],

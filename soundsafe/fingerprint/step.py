@@ -134,17 +134,19 @@ def run_evaluate(ctx: StepContext) -> dict[str, float]:
     rankers = {"soundsafe": model_ranker(encoder, index), "chromaprint": chromaprint_ranker(catalog)}
     table = retrieval(queries * spec.queries_per_track, rankers, spec)
     summary = summarize(table)
-    threshold = (calibrate_threshold(rankers["soundsafe"], queries, spec) if spec.threshold == "auto"
-                 else float(spec.threshold))
-    live = {"soundsafe": streaming(queries, rankers["soundsafe"], threshold, spec),
-            "chromaprint": streaming(queries, rankers["chromaprint"], CHROMAPRINT_THRESHOLD, spec)}
+    # both systems' decision thresholds come the same way: calibrated on noise-only clips, or set in params
+    thresholds = {name: (calibrate_threshold(rank, queries, spec) if spec.threshold == "auto"
+                         else float(spec.threshold) if name == "soundsafe" else CHROMAPRINT_THRESHOLD)
+                  for name, rank in rankers.items()}
+    live = {name: streaming(queries, rank, thresholds[name], spec) for name, rank in rankers.items()}
     out = ctx.path("reports/fingerprint")
     with atomic_path(out / "retrieval.csv") as tmp:
         summary.to_csv(tmp, index=False)
     _figure(summary, out / "top1_vs_snr.png")
-    metrics: dict[str, float] = {"soundsafe.threshold": threshold, "queries": float(len(table) / len(rankers))}
+    metrics: dict[str, float] = {"queries": float(len(table) / len(rankers)),
+                                 **{f"{name}.threshold": value for name, value in thresholds.items()}}
     for row in summary.itertuples():
-        key = f"{row.system}.snr{row.snr_db:+d}.len{row.seconds:g}"
+        key = f"{row.system}.snr{row.snr_db}.len{row.seconds:g}"  # MLflow names allow "-", not "+"
         metrics[f"{key}.top1"], metrics[f"{key}.mrr"] = row.top1, row.mrr
     for system, part in summary.groupby("system"):
         metrics[f"{system}.latency_ms"] = float(part["latency_ms"].median())
@@ -152,9 +154,9 @@ def run_evaluate(ctx: StepContext) -> dict[str, float]:
     lines = ["| system | SNR dB | length s | Top-1 | Top-5 | MRR | latency ms |", "|---|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {r.system} | {r.snr_db:+d} | {r.seconds:g} | {r.top1:.2f} | {r.top5:.2f} | {r.mrr:.2f} | "
               f"{r.latency_ms:.0f} |" for r in summary.sort_values(["seconds", "snr_db", "system"]).itertuples()]
-    lines += ["", "| system | time to first correct (s) | identified | noise-only false positives | flips/min |",
-              "|---|---:|---:|---:|---:|"]
-    lines += [f"| {s} | {v['time_to_first_correct_s']:.1f} | {v['identified_rate']:.2f} | "
+    lines += ["", "| system | threshold | time to first correct (s) | identified | noise-only false positives | "
+                  "flips/min |", "|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {s} | {thresholds[s]:.3f} | {v['time_to_first_correct_s']:.1f} | {v['identified_rate']:.2f} | "
               f"{v['noise_false_positive_rate']:.3f} | {v['flips_per_minute']:.2f} |" for s, v in live.items()]
     write_text(out / "summary.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
