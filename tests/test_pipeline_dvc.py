@@ -63,6 +63,7 @@ def test_ci_pipeline_runs_caches_and_reruns_only_what_changed(project: Path) -> 
     exported = json.loads((project / "reports/export/metrics.json").read_text())
     assert exported["onnx_fp32.read_agreement"] >= 0.999 and exported["onnx_fp32.max_abs_diff"] < 1e-4
     assert exported["onnx_int8.embed_rtf"] > 0 and exported["stream.block_cpu_ms_median"] > 0
+    assert exported["onnx_fp32_graph.read_agreement"] >= 0.999 and exported["onnx_fp32_graph.max_abs_diff"] < 1e-4
     assert (project / "models/onnx/detector.int8.onnx").is_file()
     fingerprint = json.loads((project / "reports/fingerprint/metrics.json").read_text())
     assert 0.0 <= fingerprint["soundsafe.snr-5.len3.top1"] <= 1.0 and "chromaprint.snr5.len3.mrr" in fingerprint

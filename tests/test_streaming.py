@@ -157,19 +157,55 @@ def test_onnx_export_matches_torch_and_runs_the_api(music: np.ndarray, demo_reco
 
     folder = tmp_path / "onnx"
     card = export_onnx(model, folder, source="untrained carrier")
-    assert sorted(p.name for p in folder.iterdir()) == ["detector.int8.onnx", "detector.onnx",
-                                                        "embedder.int8.onnx", "embedder.onnx", "model.json"]
+    graphs = ["detector", "embedder", "spectral_detector", "spectral_pass", "spectral_shaper"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [f"{g}.onnx" for g in graphs] + [f"{g}.int8.onnx" for g in graphs] + ["model.json"])
     assert card["config"]["bits"] == 64
-    torch_engine, onnx_engine = TorchEngine(model), OnnxEngine(folder, threads=1)
+    torch_engine = TorchEngine(model)
+    spectral, graph = OnnxEngine(folder, threads=1), OnnxEngine(folder, threads=1, form="graph")
+    assert spectral.form == "spectral" and graph.form == "graph"
     host = music[: 3 * SR].mean(axis=1).reshape(3, SR)  # a batch size the export never saw (dynamic axis)
     bits = np.random.default_rng(0).integers(0, 2, (3, 64)).astype(np.float32)
     marked = torch_engine.embed_chunks(host, bits, KEY.carrier_seed)
-    assert np.abs(onnx_engine.embed_chunks(host, bits, KEY.carrier_seed) - marked).max() < 1e-4
     reference = torch_engine.statistics(marked, KEY.carrier_seed)
-    assert np.abs(onnx_engine.statistics(marked, KEY.carrier_seed) - reference).max() < 1e-3
-    int8 = load_engine(folder / "detector.int8.onnx", threads=1)
-    assert ((int8.statistics(marked, KEY.carrier_seed) > 0) == (bits > 0)).mean() >= 0.99
+    for engine in (spectral, graph):  # STFT in SciPy around the graphs, or inside ONNX Runtime: same arithmetic
+        assert np.abs(engine.embed_chunks(host, bits, KEY.carrier_seed) - marked).max() < 1e-4, engine.origin
+        assert np.abs(engine.statistics(marked, KEY.carrier_seed) - reference).max() < 1e-3, engine.origin
+    for name in ("detector.int8.onnx", "spectral_detector.int8.onnx"):
+        int8 = load_engine(folder / name, threads=1)
+        assert int8.precision == "int8" and int8.form == ("spectral" if name.startswith("spectral") else "graph")
+        assert ((int8.statistics(marked, KEY.carrier_seed) > 0) == (bits > 0)).mean() >= 0.99
     onnx_marked = embed(music, SR, demo_record, KEY, folder)  # the whole API on ONNX Runtime
     assert detect(onnx_marked, SR, KEY, folder).result.fields["isrc"] == "USRC17607839"
     with pytest.raises(FileNotFoundError, match=r"model\.json"):
         OnnxEngine(tmp_path)
+    for spectral_file in folder.glob("spectral_*"):  # an export from before the spectral graphs: graph form
+        spectral_file.unlink()
+    assert OnnxEngine(folder, threads=1).form == "graph"
+    with pytest.raises(FileNotFoundError, match=r"spectral_shaper\.onnx"):
+        OnnxEngine(folder, form="spectral")
+    with pytest.raises(ValueError, match="form must be"):
+        OnnxEngine(folder, form="audio")
+
+
+def test_host_spectral_is_the_carriers_stft() -> None:
+    """The NumPy/SciPy STFT the spectral ONNX engine runs equals the torch one the model was trained with."""
+    import torch
+
+    from soundsafe.watermark.host_spectral import HostSpectral
+    from soundsafe.watermark.spectral import istft, stft
+
+    x = np.random.default_rng(3).standard_normal((2, SR)).astype(np.float32) * 0.1
+    host = HostSpectral(2048, 441, SR)
+    window = torch.hann_window(2048)
+    reference = stft(torch.from_numpy(x), 2048, 441, window).numpy()
+    spec = host.stft(x)
+    assert spec.shape == reference.shape == (2, 101, 1025) and spec.dtype == np.complex64
+    assert np.abs(spec - reference).max() < 1e-5 * np.abs(reference).max()
+    assert np.abs(host.magnitude(spec) - np.abs(reference)).max() < 1e-4
+    back = host.istft(spec)
+    assert np.abs(back - x).max() < 1e-5  # least-squares overlap-add inverts the STFT
+    partial = spec.copy()
+    partial[:, :, :200] = 0  # a band-limited change, as an embedding pass makes
+    expected = istft(torch.from_numpy(partial), 2048, 441, window, SR).numpy()
+    assert np.abs(host.istft(partial) - expected).max() < 1e-6

@@ -28,7 +28,9 @@ bounded on long files and each chunk leaves at most one chunk (1 s) after it cam
 
 --model: a torch checkpoint (default: the pipeline's last trained one, models/watermark/realtime/model.pt, or
 $SOUNDSAFE_MODEL; without one the untrained informed carrier) or an ONNX export folder (models/onnx; runs on
-ONNX Runtime). Without --key-file the public demo key is used: it gives no secrecy.
+ONNX Runtime and SciPy, no torch), or one of its files to pick a form or precision (spectral_pass.int8.onnx:
+int8; embedder.onnx: the self-contained graphs with the STFT inside ONNX Runtime, slower).
+Without --key-file the public demo key is used: it gives no secrecy.
 """
 
 _DETECT_EPILOG = """examples:
@@ -47,8 +49,8 @@ Exit codes: 0 the whole record was read; 3 part of it (e.g. ISRC and ISWC only);
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--key-file", type=Path, help="key file (hex, from `soundsafe payload keygen`); default: demo key")
-    p.add_argument("--model", type=Path, help="torch checkpoint or ONNX export folder (default: the pipeline's last "
-                                              "trained model)")
+    p.add_argument("--model", type=Path, help="torch checkpoint, ONNX export folder, or one of its .onnx files "
+                                              "(default: the pipeline's last trained model)")
     p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (default: its own choice)")
 
 

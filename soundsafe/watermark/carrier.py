@@ -55,10 +55,18 @@ class Carrier(nn.Module):
         """Complex STFT ``(B, frames, bins)`` of mono ``(B, samples)``; frame t centred at sample t·hop."""
         return stft(x, self.config.n_fft, self.config.hop, self.window)
 
+    @staticmethod
+    def magnitude(spec: torch.Tensor) -> torch.Tensor:
+        """``|spec|`` with a gradient at 0, ``(B, frames, bins)``: what every read of the carrier starts from."""
+        return (spec.real.pow(2) + spec.imag.pow(2) + 1e-18).sqrt()
+
     def cell_db(self, spec: torch.Tensor) -> torch.Tensor:
         """Carrier-band levels in dB, ``(B, frames, band bins)``, floored relative to each chunk's peak."""
+        return self.cell_db_of_magnitude(self.magnitude(spec))
+
+    def cell_db_of_magnitude(self, magnitude: torch.Tensor) -> torch.Tensor:
+        """:meth:`cell_db` from the magnitude spectrum ``(B, frames, bins)`` (how the spectral ONNX graphs read)."""
         lo, hi = self.config.band
-        magnitude = (spec.real.pow(2) + spec.imag.pow(2) + 1e-18).sqrt()  # |z| with a gradient at 0
         peak = magnitude.amax(dim=(1, 2), keepdim=True)
         db = 20 * torch.log10(magnitude[:, :, lo:hi].clamp_min(1e-9))
         floor = 20 * torch.log10(peak.clamp_min(1e-9)) - self.config.floor_db
@@ -89,6 +97,10 @@ class Carrier(nn.Module):
         """Tile levels in dB ``(B, rows, cols)`` of mono chunks ``(B, samples)``."""
         return self.tiles(self.cell_db(self.spectrum(x)))
 
+    def tile_levels_of_magnitude(self, magnitude: torch.Tensor) -> torch.Tensor:
+        """Tile levels in dB ``(B, rows, cols)`` from the magnitude spectrum ``(B, frames, bins)``."""
+        return self.tiles(self.cell_db_of_magnitude(magnitude))
+
     # embedding ------------------------------------------------------------------------------------------------
     def normalise_per_bit(self, weights: torch.Tensor) -> torch.Tensor:
         """Scale tile weights ``(B, rows, cols)`` so each bit's tiles average 1: shaping moves energy, no more."""
@@ -97,15 +109,21 @@ class Carrier(nn.Module):
         mean = (flat @ member) / member.sum(0)
         return (flat / (mean @ member.T).clamp_min(1e-9)).reshape(weights.shape)
 
+    def tile_gain(self, magnitude: torch.Tensor, signs: torch.Tensor, shaping: torch.Tensor) -> torch.Tensor:
+        """One informed pass's amplitude change per tile, ``(B, rows, cols)``, as ``gain − 1``: what each bit
+        (±1 in ``signs``) still lacks, read from the magnitude spectrum ``(B, frames, bins)`` of the audio."""
+        c = self.config
+        host = self.statistics(self.whiten(self.tiles(self.cell_db_of_magnitude(magnitude))))
+        need = torch.where(signs * host < c.margin_db, signs * c.margin_db - host, torch.zeros_like(host))
+        need = need.clamp(-c.cap_db, c.cap_db)
+        push_db = (need @ self.layout.T).reshape(shaping.shape) * shaping / _WHITEN_KEEP
+        return 10 ** (push_db / 20) - 1
+
     def embed_pass(self, x: torch.Tensor, signs: torch.Tensor, shaping: torch.Tensor) -> torch.Tensor:
         """One informed pass on mono ``(B, samples)``: add what each bit (±1 in ``signs``) still lacks."""
         c = self.config
         spec = self.spectrum(x)
-        host = self.statistics(self.whiten(self.tiles(self.cell_db(spec))))
-        need = torch.where(signs * host < c.margin_db, signs * c.margin_db - host, torch.zeros_like(host))
-        need = need.clamp(-c.cap_db, c.cap_db)
-        push_db = (need @ self.layout.T).reshape(shaping.shape) * shaping / _WHITEN_KEEP
-        gain = 10 ** (push_db / 20) - 1  # (B, rows, cols) → cells (B, frames, band bins)
+        gain = self.tile_gain(self.magnitude(spec), signs, shaping)  # (B, rows, cols) → cells (B, frames, band bins)
         cells = gain.repeat_interleave(c.tile_frames, 1).repeat_interleave(c.tile_bins, 2)
         lo, _ = c.band
         full = F.pad(cells, (lo, spec.shape[2] - lo - cells.shape[2], 0, spec.shape[1] - cells.shape[1]))

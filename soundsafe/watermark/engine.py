@@ -1,10 +1,10 @@
 """Inference engines: the model's two operations on NumPy chunks, run by PyTorch or by ONNX Runtime.
 
 :func:`soundsafe.watermark.api.embed`/``detect`` and the streaming classes only talk to an :class:`Engine`, so
-the same code runs on a torch checkpoint (``model.pt``) or on the exported ONNX pair (a folder holding
-``embedder.onnx``, ``detector.onnx`` and ``model.json``; see :mod:`soundsafe.watermark.export`), the latter
-without torch installed. Chunks are mono ``(B, chunk_samples)`` float32 at the model's rate; ``seed`` is the
-key's carrier seed (the ONNX graphs take its layout matrix as an input, so no key is baked into a file).
+the same code runs on a torch checkpoint (``model.pt``) or on the exported ONNX graphs (a folder holding
+``model.json`` and the graphs of :mod:`soundsafe.watermark.export`), the latter without torch installed.
+Chunks are mono ``(B, chunk_samples)`` float32 at the model's rate; ``seed`` is the key's carrier seed (the
+ONNX graphs take its layout matrix as an input, so no key is baked into a file).
 """
 
 from __future__ import annotations
@@ -17,11 +17,17 @@ from typing import Any, Protocol
 import numpy as np
 
 from soundsafe.watermark.config import ModelConfig
+from soundsafe.watermark.host_spectral import HostSpectral
 from soundsafe.watermark.layout import carrier_layout
 
-__all__ = ["ONNX_FILES", "Engine", "OnnxEngine", "TorchEngine", "load_engine"]
+__all__ = ["GRAPHS", "ONNX_FILES", "Engine", "OnnxEngine", "TorchEngine", "load_engine"]
 
-ONNX_FILES = {"embedder": "embedder.onnx", "detector": "detector.onnx", "card": "model.json"}
+ONNX_FILES = {"embedder": "embedder.onnx", "detector": "detector.onnx", "spectral_shaper": "spectral_shaper.onnx",
+              "spectral_pass": "spectral_pass.onnx", "spectral_detector": "spectral_detector.onnx",
+              "card": "model.json"}
+GRAPHS = ("embedder", "detector", "spectral_shaper", "spectral_pass", "spectral_detector")
+_FORM_GRAPHS = {"graph": ("embedder", "detector"),
+                "spectral": ("spectral_shaper", "spectral_pass", "spectral_detector")}
 
 
 class Engine(Protocol):
@@ -64,9 +70,15 @@ class TorchEngine:
 
 
 class OnnxEngine:
-    """The exported ONNX pair on ONNX Runtime (CPU); ``threads`` bounds its intra-op threads (0: ORT's choice)."""
+    """The exported ONNX graphs on ONNX Runtime (CPU); ``threads`` bounds its intra-op threads (0: ORT's choice).
 
-    def __init__(self, folder: str | os.PathLike[str], threads: int = 0, precision: str = "fp32") -> None:
+    ``form="spectral"`` (the default when the export has them) runs the spectral graphs with the STFT on the
+    host (:class:`~soundsafe.watermark.host_spectral.HostSpectral`: NumPy/SciPy); ``form="graph"`` runs the
+    self-contained graphs, audio in and out, with the STFT inside ONNX Runtime (slower: its ``DFT`` kernel).
+    """
+
+    def __init__(self, folder: str | os.PathLike[str], threads: int = 0, precision: str = "fp32",
+                 form: str | None = None) -> None:
         import onnxruntime as ort
 
         folder = Path(folder)
@@ -74,21 +86,34 @@ class OnnxEngine:
         if not card_path.is_file():
             raise FileNotFoundError(f"{folder}: no {ONNX_FILES['card']} here; export a model with "
                                     "`soundsafe step export` (or `soundsafe.watermark.export.export_onnx`)")
+        if precision not in ("fp32", "int8"):
+            raise ValueError(f"precision must be 'fp32' or 'int8', got {precision!r}")
+        suffix = "" if precision == "fp32" else f".{precision}"
+
+        def path_of(role: str) -> Path:
+            return folder / ONNX_FILES[role].replace(".onnx", f"{suffix}.onnx")
+
+        if form is None:  # exports written before the spectral graphs existed have only the self-contained pair
+            form = "spectral" if all(path_of(r).is_file() for r in _FORM_GRAPHS["spectral"]) else "graph"
+        if form not in _FORM_GRAPHS:
+            raise ValueError(f"form must be one of {sorted(_FORM_GRAPHS)}, got {form!r}")
         card = json.loads(card_path.read_text())
         self.config = ModelConfig.from_dict(card["config"])
         self.llr_scale = float(card["llr_scale"])
-        self.origin = f"{folder} (ONNX {precision})"
+        self.form, self.precision = form, precision
+        self.origin = f"{folder} (ONNX {precision}, {form})"
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        suffix = "" if precision == "fp32" else f".{precision}"
         self._sessions = {}
-        for role in ("embedder", "detector"):
-            path = folder / ONNX_FILES[role].replace(".onnx", f"{suffix}.onnx")
+        for role in _FORM_GRAPHS[form]:
+            path = path_of(role)
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: missing ({precision} graphs are written by `soundsafe step export`)")
             self._sessions[role] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._layouts: dict[int, np.ndarray] = {}
+        c = self.config
+        self._spectral = HostSpectral(c.n_fft, c.hop, c.chunk_samples)
 
     def _layout(self, seed: int) -> np.ndarray:
         if seed not in self._layouts:
@@ -96,28 +121,56 @@ class OnnxEngine:
         return self._layouts[seed]
 
     def embed_chunks(self, host: np.ndarray, bits: np.ndarray, seed: int) -> np.ndarray:
-        feeds = {"host": np.ascontiguousarray(host, np.float32), "bits": np.ascontiguousarray(bits, np.float32),
-                 "layout": self._layout(seed)}
-        return self._sessions["embedder"].run(["marked"], feeds)[0]
+        host = np.ascontiguousarray(host, np.float32)
+        bits = np.ascontiguousarray(bits, np.float32)
+        layout = self._layout(seed)
+        if self.form == "graph":
+            return self._sessions["embedder"].run(["marked"], {"host": host, "bits": bits, "layout": layout})[0]
+        c, hs = self.config, self._spectral
+        lo, _ = c.band
+        rows, cols = c.tile_grid
+        frames, bins = rows * c.tile_frames, cols * c.tile_bins
+        signs = bits * 2 - 1
+        spec = hs.stft(host)
+        shaping = self._sessions["spectral_shaper"].run(
+            ["shaping"], {"magnitude": hs.magnitude(spec), "layout": layout})[0]
+        marked = host
+        push = np.zeros_like(spec)  # only the carrier's cells are ever written: the rest stays 0
+        for n in range(c.passes):  # as Carrier.embed_pass: add what each bit still lacks, re-analyse
+            if n:
+                spec = hs.stft(marked)
+            gain = self._sessions["spectral_pass"].run(["gain"], {"magnitude": hs.magnitude(spec), "signs": signs,
+                                                                  "shaping": shaping, "layout": layout})[0]
+            cells = np.repeat(np.repeat(gain, c.tile_frames, axis=1), c.tile_bins, axis=2)
+            push[:, :frames, lo: lo + bins] = spec[:, :frames, lo: lo + bins] * cells
+            marked = marked + hs.istft(push)
+        return marked
 
     def statistics(self, chunks: np.ndarray, seed: int) -> np.ndarray:
-        feeds = {"chunks": np.ascontiguousarray(chunks, np.float32), "layout": self._layout(seed)}
-        return self._sessions["detector"].run(["statistics"], feeds)[0]
+        chunks = np.ascontiguousarray(chunks, np.float32)
+        if self.form == "graph":
+            return self._sessions["detector"].run(["statistics"], {"chunks": chunks, "layout": self._layout(seed)})[0]
+        magnitude = self._spectral.magnitude(self._spectral.stft(chunks))
+        return self._sessions["spectral_detector"].run(["statistics"],
+                                                       {"magnitude": magnitude, "layout": self._layout(seed)})[0]
 
 
 def load_engine(model: Any = None, threads: int = 0) -> Engine:
     """An engine for ``model``: an :class:`Engine` (returned as is), a ``WatermarkModel``, a path to an ONNX
-    export folder (or one of its ``.onnx`` files; ``*.int8.onnx`` picks the int8 pair), a torch checkpoint path,
-    or ``None`` for the default model (see :mod:`soundsafe.watermark.checkpoint`)."""
+    export folder (spectral fp32 graphs) or to one of its ``.onnx`` files (``spectral_*`` picks the spectral
+    graphs, ``embedder``/``detector`` the self-contained ones; ``*.int8.onnx`` the int8 copies), a torch
+    checkpoint path, or ``None`` for the default model (see :mod:`soundsafe.watermark.checkpoint`)."""
     if hasattr(model, "embed_chunks") and hasattr(model, "statistics") and hasattr(model, "llr_scale"):
         return model
     if model is not None and not isinstance(model, str | os.PathLike):
         return TorchEngine(model)  # a WatermarkModel
     path = Path(model) if model is not None else None
-    if path is not None and (path.is_dir() or path.suffix == ".onnx"):
-        folder = path if path.is_dir() else path.parent
+    if path is not None and path.is_dir():
+        return OnnxEngine(path, threads=threads)
+    if path is not None and path.suffix == ".onnx":
         precision = "int8" if path.name.endswith(".int8.onnx") else "fp32"
-        return OnnxEngine(folder, threads=threads, precision=precision)
+        form = "spectral" if path.name.startswith("spectral_") else "graph"
+        return OnnxEngine(path.parent, threads=threads, precision=precision, form=form)
     from soundsafe.watermark.checkpoint import load_model
 
     net, origin = load_model(path)

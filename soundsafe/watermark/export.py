@@ -1,10 +1,22 @@
 """Export the watermark model to ONNX (embedder and detector, dynamic chunk axis) plus int8 copies.
 
-Two graphs, both taking the key's layout matrix as an input (so one file serves every key):
+Two forms, every graph taking the key's layout matrix as an input (so one file serves every key):
+
+*Self-contained* graphs, audio in and out (the STFT inside, as ``DFT`` nodes), for any ONNX runtime:
 
 - ``embedder.onnx``: ``host (chunks, N)``, ``bits (chunks, K)``, ``layout (tiles, K)`` → ``marked (chunks, N)``
 - ``detector.onnx``: ``chunks (chunks, N)``, ``layout (tiles, K)`` → ``statistics (chunks, K)`` (dB) and
   ``llr (chunks, K)``
+
+*Spectral* graphs, which take the magnitude spectrum ``(chunks, frames, bins)`` of the carrier's STFT and leave
+the transforms to the host (NumPy/SciPy: ONNX Runtime's ``DFT`` kernel is ~30× slower than a real FFT library,
+``benchmarks/onnx_dft.py``); :class:`~soundsafe.watermark.engine.OnnxEngine` runs these by default:
+
+- ``spectral_shaper.onnx``: ``magnitude``, ``layout`` → ``shaping (chunks, rows, cols)`` (per-tile push weights)
+- ``spectral_pass.onnx``: ``magnitude``, ``signs (chunks, K)`` (±1), ``shaping``, ``layout`` → ``gain (chunks,
+  rows, cols)``: one closed-loop pass's amplitude change per tile, minus 1 (the host multiplies the tile's STFT
+  cells by it, inverts and adds; ``passes`` times, re-analysing in between)
+- ``spectral_detector.onnx``: ``magnitude``, ``layout`` → ``statistics``, ``llr``
 
 ``model.json`` beside them holds the model config, the LLR scale and where the weights came from;
 :class:`~soundsafe.watermark.engine.OnnxEngine` loads the folder. ``*.int8.onnx`` are ONNX Runtime's dynamic
@@ -27,7 +39,7 @@ import torch
 from torch import nn
 
 from soundsafe.atomic import atomic_dir
-from soundsafe.watermark.engine import ONNX_FILES
+from soundsafe.watermark.engine import GRAPHS, ONNX_FILES
 from soundsafe.watermark.layout import carrier_layout
 from soundsafe.watermark.model import WatermarkModel
 
@@ -52,6 +64,35 @@ class _DetectorGraph(nn.Module):
 
     def forward(self, chunks: torch.Tensor, layout: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         stats = self.model.statistics(chunks, layout)
+        return stats, stats * self.model.log_llr_scale.exp()
+
+
+class _SpectralShaperGraph(nn.Module):
+    def __init__(self, model: WatermarkModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, magnitude: torch.Tensor, layout: torch.Tensor) -> torch.Tensor:
+        return self.model.shaping_of_magnitude(self.model.carrier(layout), magnitude)
+
+
+class _SpectralPassGraph(nn.Module):
+    def __init__(self, model: WatermarkModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, magnitude: torch.Tensor, signs: torch.Tensor, shaping: torch.Tensor,
+                layout: torch.Tensor) -> torch.Tensor:
+        return self.model.carrier(layout).tile_gain(magnitude, signs, shaping)
+
+
+class _SpectralDetectorGraph(nn.Module):
+    def __init__(self, model: WatermarkModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, magnitude: torch.Tensor, layout: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        stats = self.model.statistics_of_magnitude(self.model.carrier(layout), magnitude)
         return stats, stats * self.model.log_llr_scale.exp()
 
 
@@ -85,14 +126,27 @@ def export_onnx(model: WatermarkModel, folder: str | os.PathLike[str], source: s
     bits = torch.randint(0, 2, (2, c.bits), generator=generator).float()
     card = {"config": c.to_dict(), "llr_scale": float(model.log_llr_scale.detach().exp()), "source": source,
             "opset": OPSET, "torch": torch.__version__,
-            "inputs": {"embedder": ["host", "bits", "layout"], "detector": ["chunks", "layout"]},
-            "outputs": {"embedder": ["marked"], "detector": ["statistics", "llr"]}}
+            "inputs": {"embedder": ["host", "bits", "layout"], "detector": ["chunks", "layout"],
+                       "spectral_shaper": ["magnitude", "layout"],
+                       "spectral_pass": ["magnitude", "signs", "shaping", "layout"],
+                       "spectral_detector": ["magnitude", "layout"]},
+            "outputs": {"embedder": ["marked"], "detector": ["statistics", "llr"], "spectral_shaper": ["shaping"],
+                        "spectral_pass": ["gain"], "spectral_detector": ["statistics", "llr"]}}
     with atomic_dir(folder) as tmp, torch.no_grad():
+        carrier = model.carrier(layout)
+        magnitude = carrier.magnitude(carrier.spectrum(host))  # example inputs of the spectral graphs
+        shaping = model.shaping_of_magnitude(carrier, magnitude)
         _export(_EmbedderGraph(model), (host, bits, layout), ["host", "bits", "layout"], ["marked"],
                 tmp / ONNX_FILES["embedder"])
         _export(_DetectorGraph(model), (host, layout), ["chunks", "layout"], ["statistics", "llr"],
                 tmp / ONNX_FILES["detector"])
-        for role in ("embedder", "detector"):
+        _export(_SpectralShaperGraph(model), (magnitude, layout), ["magnitude", "layout"], ["shaping"],
+                tmp / ONNX_FILES["spectral_shaper"])
+        _export(_SpectralPassGraph(model), (magnitude, bits * 2 - 1, shaping, layout),
+                ["magnitude", "signs", "shaping", "layout"], ["gain"], tmp / ONNX_FILES["spectral_pass"])
+        _export(_SpectralDetectorGraph(model), (magnitude, layout), ["magnitude", "layout"], ["statistics", "llr"],
+                tmp / ONNX_FILES["spectral_detector"])
+        for role in GRAPHS:
             fp32 = tmp / ONNX_FILES[role]
             _quantize(fp32, fp32.with_name(fp32.name.replace(".onnx", ".int8.onnx")))
         (tmp / ONNX_FILES["card"]).write_text(json.dumps(card, indent=2) + "\n")

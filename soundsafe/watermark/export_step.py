@@ -1,6 +1,8 @@
 """The ``export`` step: the trained model to ONNX (+ int8), checked against PyTorch, and timed on one core.
 
-On the test split it measures, for torch, ONNX fp32 and ONNX int8 side by side: embedding parity (largest
+On the test split it measures, for torch, ONNX fp32 and ONNX int8 (the spectral graphs with the STFT in
+SciPy, what :class:`~soundsafe.watermark.engine.OnnxEngine` runs by default) and the self-contained fp32 graphs
+(STFT inside ONNX Runtime) side by side: embedding parity (largest
 sample difference against torch), read parity (largest statistic difference, and agreement with torch's bit
 reads of the same audio where torch's statistic is not a near-tie), bit
 accuracy clean and after MP3 128 kbps, SNR of the mark, and embed/detect real-time factors with one thread.
@@ -32,7 +34,7 @@ from soundsafe.watermark.streaming import StreamingDetector, code_settings
 
 __all__ = ["ENGINES", "run"]
 
-ENGINES = ("torch", "onnx_fp32", "onnx_int8")
+ENGINES = ("torch", "onnx_fp32", "onnx_int8", "onnx_fp32_graph")
 _KEY = PayloadKey(b"soundsafe-export-check-key-01234")
 
 
@@ -95,8 +97,12 @@ def run(ctx: StepContext) -> dict[str, float]:
     model, origin = load_model(ctx.path("models/watermark/realtime/model.pt"))
     folder = ctx.path("models/onnx")
     export_onnx(model, folder, source=origin)
-    engines: dict[str, Engine] = {"torch": TorchEngine(model, origin), "onnx_fp32": OnnxEngine(folder, threads=1),
-                                  "onnx_int8": OnnxEngine(folder, threads=1, precision="int8")}
+    engines: dict[str, Engine] = {
+        "torch": TorchEngine(model, origin),
+        "onnx_fp32": OnnxEngine(folder, threads=1, form="spectral"),
+        "onnx_int8": OnnxEngine(folder, threads=1, precision="int8", form="spectral"),
+        "onnx_fp32_graph": OnnxEngine(folder, threads=1, form="graph"),
+    }
     clips = clips_from_manifest(ctx.path("data/validated") / MANIFEST_NAME, "test", settings["clip_seconds"],
                                 settings["clips"])
     rows: dict[str, dict[str, list[float]]] = {name: {} for name in engines}

@@ -62,7 +62,12 @@ class WatermarkModel(nn.Module):
         return self._carriers[seed]
 
     def shaping(self, carrier: Carrier, x: torch.Tensor) -> torch.Tensor:
-        tiles = carrier.tile_levels(x)
+        """Per-tile push weights ``(B, rows, cols)`` (mean 1 per bit) for mono chunks ``(B, samples)``."""
+        return self.shaping_of_magnitude(carrier, carrier.magnitude(carrier.spectrum(x)))
+
+    def shaping_of_magnitude(self, carrier: Carrier, magnitude: torch.Tensor) -> torch.Tensor:
+        """:meth:`shaping` from the chunks' magnitude spectrum ``(B, frames, bins)``."""
+        tiles = carrier.tile_levels_of_magnitude(magnitude)
         weights = 2 * torch.sigmoid(self.shaper(_features(tiles)[:, None])[:, 0])
         return carrier.normalise_per_bit(weights)
 
@@ -80,7 +85,11 @@ class WatermarkModel(nn.Module):
     def statistics(self, x: torch.Tensor, seed: int | torch.Tensor) -> torch.Tensor:
         """Reliability-weighted per-bit statistics in dB, ``(B, K)``."""
         carrier = self.carrier(seed)
-        tiles = carrier.tile_levels(x)
+        return self.statistics_of_magnitude(carrier, carrier.magnitude(carrier.spectrum(x)))
+
+    def statistics_of_magnitude(self, carrier: Carrier, magnitude: torch.Tensor) -> torch.Tensor:
+        """:meth:`statistics` from the chunks' magnitude spectrum ``(B, frames, bins)``."""
+        tiles = carrier.tile_levels_of_magnitude(magnitude)
         white = carrier.whiten(tiles)
         features = torch.stack([_features(tiles), white / 3.0], dim=1)
         weights = F.softplus(self.reliability(features)[:, 0] + math.log(math.e - 1))

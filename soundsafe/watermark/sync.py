@@ -13,6 +13,7 @@ them shows a clear mark (weak or heavily attacked audio).
 from __future__ import annotations
 
 import numpy as np
+import scipy.fft
 
 from soundsafe.watermark.config import ModelConfig
 
@@ -31,7 +32,7 @@ def _frame_levels(mono: np.ndarray, c: ModelConfig) -> np.ndarray:
     half = c.n_fft // 2
     padded = np.pad(mono.astype(np.float32), (half, half), mode="reflect")
     frames = np.lib.stride_tricks.sliding_window_view(padded, c.n_fft)[:: c.hop]
-    magnitude = np.abs(np.fft.rfft(frames * np.hanning(c.n_fft + 1)[:-1].astype(np.float32), axis=-1))
+    magnitude = np.abs(scipy.fft.rfft(frames * np.hanning(c.n_fft + 1)[:-1].astype(np.float32), axis=-1, workers=1))
     lo, hi = c.band
     floor = 20 * np.log10(max(float(magnitude.max()), 1e-9)) - c.floor_db
     db = np.maximum(20 * np.log10(np.maximum(magnitude[:, lo:hi], 1e-9)), floor)
