@@ -20,12 +20,11 @@ from soundsafe.watermark.config import ModelConfig
 from soundsafe.watermark.host_spectral import HostSpectral
 from soundsafe.watermark.layout import carrier_layout
 
-__all__ = ["GRAPHS", "ONNX_FILES", "Engine", "OnnxEngine", "TorchEngine", "load_engine"]
+__all__ = ["ONNX_FILES", "Engine", "OnnxEngine", "TorchEngine", "load_engine"]
 
 ONNX_FILES = {"embedder": "embedder.onnx", "detector": "detector.onnx", "spectral_shaper": "spectral_shaper.onnx",
               "spectral_pass": "spectral_pass.onnx", "spectral_detector": "spectral_detector.onnx",
               "card": "model.json"}
-GRAPHS = ("embedder", "detector", "spectral_shaper", "spectral_pass", "spectral_detector")
 _FORM_GRAPHS = {"graph": ("embedder", "detector"),
                 "spectral": ("spectral_shaper", "spectral_pass", "spectral_detector")}
 

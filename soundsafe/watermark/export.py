@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from soundsafe.atomic import atomic_dir
-from soundsafe.watermark.engine import GRAPHS, ONNX_FILES
+from soundsafe.watermark.engine import ONNX_FILES
 from soundsafe.watermark.layout import carrier_layout
 from soundsafe.watermark.model import WatermarkModel
 
@@ -116,7 +116,7 @@ def _quantize(src: Path, dest: Path) -> None:
 
 
 def export_onnx(model: WatermarkModel, folder: str | os.PathLike[str], source: str = "") -> dict[str, Any]:
-    """Write ``embedder.onnx``, ``detector.onnx``, their ``.int8.onnx`` copies and ``model.json`` to ``folder``
+    """Write the self-contained and spectral graphs, their ``.int8.onnx`` copies and ``model.json`` to ``folder``
     (atomically: the folder appears complete or not at all). Returns the model card."""
     model = model.eval()
     c = model.config
@@ -124,30 +124,28 @@ def export_onnx(model: WatermarkModel, folder: str | os.PathLike[str], source: s
     generator = torch.Generator().manual_seed(0)
     host = torch.randn(2, c.chunk_samples, generator=generator) * 0.1
     bits = torch.randint(0, 2, (2, c.bits), generator=generator).float()
-    card = {"config": c.to_dict(), "llr_scale": float(model.log_llr_scale.detach().exp()), "source": source,
-            "opset": OPSET, "torch": torch.__version__,
-            "inputs": {"embedder": ["host", "bits", "layout"], "detector": ["chunks", "layout"],
-                       "spectral_shaper": ["magnitude", "layout"],
-                       "spectral_pass": ["magnitude", "signs", "shaping", "layout"],
-                       "spectral_detector": ["magnitude", "layout"]},
-            "outputs": {"embedder": ["marked"], "detector": ["statistics", "llr"], "spectral_shaper": ["shaping"],
-                        "spectral_pass": ["gain"], "spectral_detector": ["statistics", "llr"]}}
     with atomic_dir(folder) as tmp, torch.no_grad():
         carrier = model.carrier(layout)
         magnitude = carrier.magnitude(carrier.spectrum(host))  # example inputs of the spectral graphs
         shaping = model.shaping_of_magnitude(carrier, magnitude)
-        _export(_EmbedderGraph(model), (host, bits, layout), ["host", "bits", "layout"], ["marked"],
-                tmp / ONNX_FILES["embedder"])
-        _export(_DetectorGraph(model), (host, layout), ["chunks", "layout"], ["statistics", "llr"],
-                tmp / ONNX_FILES["detector"])
-        _export(_SpectralShaperGraph(model), (magnitude, layout), ["magnitude", "layout"], ["shaping"],
-                tmp / ONNX_FILES["spectral_shaper"])
-        _export(_SpectralPassGraph(model), (magnitude, bits * 2 - 1, shaping, layout),
-                ["magnitude", "signs", "shaping", "layout"], ["gain"], tmp / ONNX_FILES["spectral_pass"])
-        _export(_SpectralDetectorGraph(model), (magnitude, layout), ["magnitude", "layout"], ["statistics", "llr"],
-                tmp / ONNX_FILES["spectral_detector"])
-        for role in GRAPHS:
+        # role → (graph, example inputs, input names, output names); the card lists the same signatures
+        graphs = {
+            "embedder": (_EmbedderGraph(model), (host, bits, layout), ["host", "bits", "layout"], ["marked"]),
+            "detector": (_DetectorGraph(model), (host, layout), ["chunks", "layout"], ["statistics", "llr"]),
+            "spectral_shaper": (_SpectralShaperGraph(model), (magnitude, layout), ["magnitude", "layout"],
+                                ["shaping"]),
+            "spectral_pass": (_SpectralPassGraph(model), (magnitude, bits * 2 - 1, shaping, layout),
+                              ["magnitude", "signs", "shaping", "layout"], ["gain"]),
+            "spectral_detector": (_SpectralDetectorGraph(model), (magnitude, layout), ["magnitude", "layout"],
+                                  ["statistics", "llr"]),
+        }
+        for role, (module, args, inputs, outputs) in graphs.items():
             fp32 = tmp / ONNX_FILES[role]
+            _export(module, args, inputs, outputs, fp32)
             _quantize(fp32, fp32.with_name(fp32.name.replace(".onnx", ".int8.onnx")))
+        card = {"config": c.to_dict(), "llr_scale": float(model.log_llr_scale.detach().exp()), "source": source,
+                "opset": OPSET, "torch": torch.__version__,
+                "inputs": {role: g[2] for role, g in graphs.items()},
+                "outputs": {role: g[3] for role, g in graphs.items()}}
         (tmp / ONNX_FILES["card"]).write_text(json.dumps(card, indent=2) + "\n")
     return card

@@ -14,7 +14,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 
-__all__ = ["HostSpectral"]
+__all__ = ["HostSpectral", "stft"]
 
 
 def _overlap_add(frames: np.ndarray, hop: int) -> np.ndarray:
@@ -33,6 +33,14 @@ def _window(n_fft: int) -> np.ndarray:
     return np.hanning(n_fft + 1)[:-1].astype(np.float32)  # periodic, as torch.hann_window
 
 
+def stft(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """Complex spectrum ``(B, 1 + samples // hop, n_fft // 2 + 1)`` of ``(B, samples)``."""
+    half = n_fft // 2
+    padded = np.pad(np.asarray(x, np.float32), ((0, 0), (half, half)), mode="reflect")
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[:, ::hop]
+    return scipy.fft.rfft(frames * _window(n_fft), axis=-1, workers=1)
+
+
 class HostSpectral:
     """STFT/iSTFT for one ``n_fft``/``hop`` and one chunk length (whose overlap-add envelope is cached)."""
 
@@ -46,10 +54,7 @@ class HostSpectral:
 
     def stft(self, x: np.ndarray) -> np.ndarray:
         """Complex spectrum ``(B, 1 + samples // hop, n_fft // 2 + 1)`` of ``(B, samples)``."""
-        half = self.n_fft // 2
-        padded = np.pad(np.asarray(x, np.float32), ((0, 0), (half, half)), mode="reflect")
-        frames = np.lib.stride_tricks.sliding_window_view(padded, self.n_fft, axis=-1)[:, :: self.hop]
-        return scipy.fft.rfft(frames * self.window, axis=-1, workers=1)
+        return stft(x, self.n_fft, self.hop)
 
     def istft(self, spec: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`stft` for chunks of ``length`` samples, ``(B, length)`` float32."""

@@ -13,9 +13,9 @@ them shows a clear mark (weak or heavily attacked audio).
 from __future__ import annotations
 
 import numpy as np
-import scipy.fft
 
 from soundsafe.watermark.config import ModelConfig
+from soundsafe.watermark.host_spectral import stft
 
 __all__ = ["REACH", "grid_scores", "reach_share"]
 
@@ -29,10 +29,7 @@ def reach_share(stats: np.ndarray, margin_db: float) -> np.ndarray:
 
 def _frame_levels(mono: np.ndarray, c: ModelConfig) -> np.ndarray:
     """Tile-column levels in dB per frame ``(frames, cols)`` (frame t centred at sample t·hop)."""
-    half = c.n_fft // 2
-    padded = np.pad(mono.astype(np.float32), (half, half), mode="reflect")
-    frames = np.lib.stride_tricks.sliding_window_view(padded, c.n_fft)[:: c.hop]
-    magnitude = np.abs(scipy.fft.rfft(frames * np.hanning(c.n_fft + 1)[:-1].astype(np.float32), axis=-1, workers=1))
+    magnitude = np.abs(stft(mono[None], c.n_fft, c.hop)[0])  # the carrier's STFT, as the ONNX engine takes it
     lo, hi = c.band
     floor = 20 * np.log10(max(float(magnitude.max()), 1e-9)) - c.floor_db
     db = np.maximum(20 * np.log10(np.maximum(magnitude[:, lo:hi], 1e-9)), floor)
