@@ -9,11 +9,13 @@ SYSTEM_STAMP := $(VENV)/.system-deps
 
 .PHONY: pipeline test lint dvc-yaml clean-venv
 
-# Debian packages: Chromaprint's fpcalc (the fingerprint baseline). apt-get as root, else through sudo.
+# Debian packages: Chromaprint's fpcalc (the fingerprint baseline) and the ffmpeg command line (the README's pipe
+# examples, run by tests/test_readme.py). apt-get as root, else through sudo.
 $(SYSTEM_STAMP):
-	@command -v fpcalc >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	@{ command -v fpcalc && command -v ffmpeg; } >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libchromaprint-tools; }
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	    libchromaprint-tools ffmpeg; }
 	@mkdir -p $(VENV) && touch $@
 
 $(STAMP): pyproject.toml constraints.txt $(SYSTEM_STAMP)

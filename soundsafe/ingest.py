@@ -18,16 +18,13 @@ import pandas as pd
 
 from soundsafe.atomic import atomic_dir
 from soundsafe.audio.io import AUDIO_EXTENSIONS, AudioReadError, read_audio, resample, write_wav
+from soundsafe.errors import IngestError
 from soundsafe.manifest import MANIFEST_NAME, assign_splits, sha256_file, write_manifest
 from soundsafe.progress import progress
 
 __all__ = ["IngestError", "ingest_folder"]
 
 _LIST_FIELDS = ("writers", "publishers", "territories")
-
-
-class IngestError(ValueError):
-    """The source folder or metadata CSV cannot be ingested."""
 
 
 def _load_metadata(csv_path: Path) -> dict[str, dict[str, Any]]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from soundsafe.atomic import atomic_path
+from soundsafe.errors import ManifestError
 
 __all__ = ["COLUMNS", "MANIFEST_NAME", "ManifestError", "assign_splits", "audio_path", "read_manifest",
            "sha256_file", "write_manifest"]
@@ -22,10 +23,6 @@ __all__ = ["COLUMNS", "MANIFEST_NAME", "ManifestError", "assign_splits", "audio_
 MANIFEST_NAME = "manifest.parquet"
 COLUMNS = ("track_id", "path", "split", "source", "duration_s", "sample_rate", "channels", "num_frames", "sha256",
            "isrc", "title", "metadata")
-
-
-class ManifestError(ValueError):
-    """A manifest is missing, unreadable, or lacks required columns."""
 
 
 def sha256_file(path: str | os.PathLike[str], block: int = 1 << 20) -> str:

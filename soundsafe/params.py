@@ -23,13 +23,11 @@ from typing import Any
 
 import yaml
 
+from soundsafe.errors import ParamsError
+
 __all__ = ["PROFILES", "ParamsError", "load_params", "resolve_section", "set_profile"]
 
 PROFILES = ("ci", "local", "full")
-
-
-class ParamsError(ValueError):
-    """params.yaml is missing, malformed, or names an unknown profile/section/key."""
 
 
 def load_params(path: str | os.PathLike[str] = "params.yaml") -> dict[str, Any]:

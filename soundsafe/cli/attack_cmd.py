@@ -8,8 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 __all__ = ["add_attack_parser", "run_attack"]
 
 _EPILOG = """examples:
@@ -88,6 +86,8 @@ def _apply(args: argparse.Namespace) -> int:
     except (AudioReadError, FileNotFoundError) as exc:
         print(f"soundsafe attack: error: {exc}", file=sys.stderr)
         return 1
+    import numpy as np
+
     start = time.perf_counter()
     out = apply_attack(args.name, audio, sr, strength.name, seed=args.seed)
     seconds = time.perf_counter() - start

@@ -9,8 +9,8 @@ __all__ = ["add_evaluate_parser", "run_evaluate"]
 
 _EPILOG = """examples:
   soundsafe evaluate --audio ~/music --out reports/my_eval
-  soundsafe evaluate --audio ~/music --out /tmp/ev --attacks smoke --max-seconds 10
-  soundsafe evaluate --audio ~/music --out /tmp/ev --attacks clean,mp3:128k,aac:64k --baselines echo
+  soundsafe evaluate --audio ~/music --out reports/smoke --attacks smoke --max-seconds 10
+  soundsafe evaluate --audio ~/music --out reports/quick_eval --attacks clean,mp3:128k,aac:64k --baselines echo
 
 Every file gets a synthetic, valid rights record to carry (ISRC QZEVA26…). Attack sets: smoke, standard (default),
 full (every attack at every strength), or a comma list of attack[:strength] (see `soundsafe attack list`).

@@ -10,7 +10,6 @@ from pathlib import Path
 
 __all__ = ["add_fingerprint_parser", "run_fingerprint"]
 
-DEFAULT_MODEL = Path("models/fingerprint/model.pt")
 DEFAULT_INDEX = Path("models/fingerprint_index")
 
 _EPILOG = """examples:
@@ -20,8 +19,10 @@ _EPILOG = """examples:
 
 identify prints JSON: {"track", "title", "isrc", "score", "offset_s", "identified", "candidates": [...]}.
 "identified" is score ≥ --threshold; the pipeline's evaluation calibrates one to a 1 % false-positive rate on
-noise-only input (reports/fingerprint/metrics.json: soundsafe.threshold). The default model and index are the
-pipeline's (models/fingerprint/model.pt, models/fingerprint_index/). Exit code 0 identified, 1 not.
+noise-only input (reports/fingerprint/metrics.json: soundsafe.threshold). The default index is the pipeline's
+(models/fingerprint_index/); the default encoder is the pipeline's (models/fingerprint/, its ONNX export when
+current) or else the release encoder shipped with SoundSafe. An index remembers its encoder, and a query with
+another one is refused. Exit code 0 identified, 1 not (or an error).
 """
 
 
@@ -33,12 +34,14 @@ def add_fingerprint_parser(sub: argparse._SubParsersAction) -> None:
     index = fsub.add_parser("index", help="index every audio file under a folder")
     index.add_argument("folder", type=Path, help="folder of audio files (searched recursively)")
     index.add_argument("--out", type=Path, default=DEFAULT_INDEX, help=f"index folder (default {DEFAULT_INDEX})")
-    index.add_argument("--model", type=Path, default=DEFAULT_MODEL, help=f"encoder (default {DEFAULT_MODEL})")
+    index.add_argument("--model", type=Path, help="encoder: model.pt, encoder.onnx or their folder "
+                                                  "(default: the pipeline's, else the release encoder)")
     index.add_argument("--hop", type=float, default=0.25, help="seconds between indexed windows (default 0.25)")
     identify = fsub.add_parser("identify", help="identify an audio file or WAV stream (-)")
     identify.add_argument("input", help="audio file, or - for WAV on stdin")
     identify.add_argument("--index", type=Path, default=DEFAULT_INDEX, help=f"index folder (default {DEFAULT_INDEX})")
-    identify.add_argument("--model", type=Path, default=DEFAULT_MODEL, help=f"encoder (default {DEFAULT_MODEL})")
+    identify.add_argument("--model", type=Path, help="encoder: model.pt, encoder.onnx or their folder "
+                                                     "(default: the pipeline's, else the release encoder)")
     identify.add_argument("--threshold", type=float, default=0.5, help="score needed to call it identified")
     identify.add_argument("--top", type=int, default=5, help="candidates to list (default 5)")
 
@@ -46,8 +49,8 @@ def add_fingerprint_parser(sub: argparse._SubParsersAction) -> None:
 def _index(args: argparse.Namespace) -> int:
     from soundsafe.audio.io import AUDIO_EXTENSIONS, read_audio, resample
     from soundsafe.fingerprint.data import Track
+    from soundsafe.fingerprint.encoders import choose_encoder, load_any_encoder
     from soundsafe.fingerprint.index import FingerprintIndex
-    from soundsafe.fingerprint.model import load_encoder
     from soundsafe.progress import progress
 
     if not args.folder.is_dir():
@@ -55,7 +58,7 @@ def _index(args: argparse.Namespace) -> int:
     files = sorted(p for p in args.folder.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
     if not files:
         raise FileNotFoundError(f"{args.folder}: no audio files ({', '.join(AUDIO_EXTENSIONS)})")
-    encoder = load_encoder(args.model)
+    encoder = load_any_encoder(choose_encoder(args.model))
     sr = encoder.config.sample_rate
     tracks = []
     for path in progress(files, desc="read catalog", unit="file"):
@@ -76,8 +79,8 @@ def _identify(args: argparse.Namespace) -> int:
 
     from soundsafe.audio.blocks import WavStreamReader
     from soundsafe.audio.io import read_audio, resample
+    from soundsafe.fingerprint.encoders import choose_encoder, load_any_encoder
     from soundsafe.fingerprint.index import FingerprintIndex
-    from soundsafe.fingerprint.model import load_encoder
 
     if args.input == "-":
         reader = WavStreamReader(sys.stdin.buffer)
@@ -87,7 +90,7 @@ def _identify(args: argparse.Namespace) -> int:
         audio, rate = read_audio(args.input)
     if audio.shape[0] == 0:
         raise ValueError(f"{args.input}: no audio to identify")
-    encoder = load_encoder(args.model)
+    encoder = load_any_encoder(choose_encoder(args.model), threads=1)
     index = FingerprintIndex.load(args.index)
     started = time.perf_counter()
     ranked = index.rank(encoder, resample(audio, rate, encoder.config.sample_rate).mean(axis=1))

@@ -23,6 +23,7 @@ _EPILOG = """examples:
   soundsafe validate data/my_corpus/manifest.parquet
   soundsafe embed song.wav marked.wav --metadata meta.json --key-file secret.key
   soundsafe detect marked.wav --key-file secret.key
+  soundsafe verify marked.wav --isrc USRC17607839 --key-file secret.key
   soundsafe payload inspect meta.json    # the watermark payload: see `soundsafe payload --help`
   soundsafe attack list                  # the attack registry: see `soundsafe attack --help`
   soundsafe evaluate --audio ~/music --out reports/my_eval   # quality, robustness, cost vs baselines
@@ -106,10 +107,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(_attach_negative_values(sys.argv[1:] if argv is None else argv))
-    from soundsafe.ingest import IngestError
-    from soundsafe.manifest import ManifestError
-    from soundsafe.params import ParamsError
-    from soundsafe.validation.core import DataValidationError
+    from soundsafe.errors import DataValidationError, IngestError, ManifestError, ParamsError
 
     try:
         return _dispatch(args)
@@ -139,10 +137,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         from soundsafe.cli.payload_cmd import run_payload
 
         return run_payload(args)
-    if args.command in ("embed", "detect"):
-        from soundsafe.cli.watermark_cmd import run_detect, run_embed
+    if args.command in ("embed", "detect", "verify"):
+        from soundsafe.cli import watermark_cmd
 
-        return run_embed(args) if args.command == "embed" else run_detect(args)
+        return {"embed": watermark_cmd.run_embed, "detect": watermark_cmd.run_detect,
+                "verify": watermark_cmd.run_verify}[args.command](args)
     if args.command == "attack":
         from soundsafe.cli.attack_cmd import run_attack
 

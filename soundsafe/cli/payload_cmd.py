@@ -8,8 +8,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 if TYPE_CHECKING:
     from soundsafe.payload.packets import CodeSettings
 
@@ -165,6 +163,8 @@ def _layout_json(encoded: Any) -> dict[str, Any]:
 
 
 def _load_segments(source: str, k: int) -> list[list[Any]]:
+    import numpy as np
+
     if source.endswith(".npy"):
         array = np.load(source)
         if array.ndim != 2 or array.shape[1] != k:
@@ -189,7 +189,7 @@ def _decode(args: argparse.Namespace) -> int:
 
     settings = _settings(args, chase_bits=args.chase_bits)
     result = decode_stream(_load_segments(args.input, settings.packet_bits), load_key(args.key_file), settings)
-    _emit(result.to_json(), None)
+    _emit(result.to_dict(), None)
     if result.complete:
         return 0
     return EXIT_PARTIAL if result.fields else 1

@@ -1,4 +1,4 @@
-"""``soundsafe embed`` and ``soundsafe detect``: put a rights record into audio, and read it back."""
+"""``soundsafe embed``, ``detect`` and ``verify``: put a rights record into audio, read it back, check it."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
-__all__ = ["add_watermark_parsers", "run_detect", "run_embed"]
+
+__all__ = ["add_watermark_parsers", "run_detect", "run_embed", "run_verify"]
 
 EXIT_PARTIAL = 3
 
@@ -26,16 +28,18 @@ The output is a WAV at the input's rate and channels (16-bit PCM; --float for 32
 stdin / writes WAV to stdout (the summary then goes to stderr). Audio streams through in 1 s chunks: memory stays
 bounded on long files and each chunk leaves at most one chunk (1 s) after it came in.
 
---model: a torch checkpoint (default: the pipeline's last trained one, models/watermark/realtime/model.pt, or
-$SOUNDSAFE_MODEL; without one the untrained informed carrier) or an ONNX export folder (models/onnx; runs on
-ONNX Runtime and SciPy, no torch), or one of its files to pick a form or precision (spectral_pass.int8.onnx:
-int8; embedder.onnx: the self-contained graphs with the STFT inside ONNX Runtime, slower).
+--model: a torch checkpoint or an ONNX export folder (models/onnx; runs on ONNX Runtime and SciPy, no torch),
+or one of its files to pick a form or precision (spectral_pass.int8.onnx: int8; embedder.onnx: the
+self-contained graphs with the STFT inside ONNX Runtime, slower), or `carrier` for the untrained carrier.
+Default: $SOUNDSAFE_MODEL, else the pipeline's model (models/onnx or models/watermark/realtime/model.pt),
+else the release model shipped with SoundSafe; the one used is named on stderr (not with --quiet).
 Without --key-file the public demo key is used: it gives no secrecy.
 """
 
 _DETECT_EPILOG = """examples:
   soundsafe detect marked.wav --key-file secret.key
   soundsafe detect clip.mp3 --json --key-file secret.key
+  soundsafe detect marked.wav --follow --key-file secret.key      # JSON lines, one per field as it decodes
   ffmpeg -i http://radio.example/stream -f wav - | soundsafe detect - --follow --model models/onnx
 
 --follow prints one JSON line per field as soon as it is decoded ({"event": "field", "field": …, "value": …,
@@ -46,12 +50,22 @@ read comes after 3 s instead of 9 s); the detector searches again whenever the m
 Exit codes: 0 the whole record was read; 3 part of it (e.g. ISRC and ISWC only); 1 nothing (or an error).
 """
 
+_VERIFY_EPILOG = """examples:
+  soundsafe verify delivery.wav --isrc USRC17607839 --key-file secret.key
+  soundsafe verify delivery.wav --metadata meta.json --key-file secret.key --json
+
+Checks that a delivered file carries the expected identifier: with --isrc, the ISRC read must equal it; with
+--metadata, the ISRC (and ISWC, when the record has one) read must equal the record's. Exit codes: 0 the
+expected identifier was read; 1 something else or nothing was read (the message says which), or an error.
+"""
+
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--key-file", type=Path, help="key file (hex, from `soundsafe payload keygen`); default: demo key")
-    p.add_argument("--model", type=Path, help="torch checkpoint, ONNX export folder, or one of its .onnx files "
-                                              "(default: the pipeline's last trained model)")
+    p.add_argument("--model", help="torch checkpoint, ONNX export folder or one of its .onnx files, or 'carrier' "
+                                   "(default: $SOUNDSAFE_MODEL, the pipeline's model, else the release model)")
     p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (default: its own choice)")
+    p.add_argument("--quiet", "-q", action="store_true", help="do not name the model used on stderr")
 
 
 def add_watermark_parsers(sub: argparse._SubParsersAction) -> None:
@@ -72,6 +86,15 @@ def add_watermark_parsers(sub: argparse._SubParsersAction) -> None:
     detect.add_argument("--sync-chunks", type=int, help="chunks the grid search averages over (default 8 for a "
                                                         "file, 2 for stdin or --follow)")
     _common(detect)
+    verify = sub.add_parser("verify", help="check that audio carries the expected ISRC (delivery checks)",
+                            description="Check that an audio file carries the expected identifier.",
+                            epilog=_VERIFY_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    verify.add_argument("input", help="audio file, or - for WAV on stdin")
+    expected = verify.add_mutually_exclusive_group(required=True)
+    expected.add_argument("--isrc", help="the ISRC the file must carry (e.g. USRC17607839; hyphens allowed)")
+    expected.add_argument("--metadata", type=Path, help="metadata record JSON whose ISRC (and ISWC) it must carry")
+    verify.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    _common(verify)
 
 
 def _fail(command: str, exc: Exception) -> int:
@@ -99,10 +122,11 @@ def _source(name: str) -> tuple[int, int, Iterator[np.ndarray]]:
 
 
 def run_embed(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from soundsafe.atomic import atomic_path
     from soundsafe.audio.blocks import WavStreamWriter
     from soundsafe.payload.keys import load_key
-    from soundsafe.watermark.engine import load_engine
     from soundsafe.watermark.streaming import StreamingEmbedder
 
     to_stdout = args.output == "-"
@@ -114,7 +138,7 @@ def run_embed(args: argparse.Namespace) -> int:
         except json.JSONDecodeError as exc:
             raise ValueError(f"{args.metadata}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
         key = load_key(args.key_file)
-        engine = load_engine(args.model, threads=args.threads)
+        choice, engine = _engine(args, "embed")
         sr, channels, blocks = _source(args.input)
         embedder = StreamingEmbedder(record, sr, key, engine)
         energy = np.zeros(2)  # host, mark: the SNR without holding the file
@@ -144,29 +168,45 @@ def run_embed(args: argparse.Namespace) -> int:
     except Exception as exc:  # every failure here is the user's input: say what and stop
         return _fail("embed", exc)
     duration = frames / sr
-    print(json.dumps({"output": args.output, "model": engine.origin, "key_id": key.fingerprint,
+    print(json.dumps({"output": args.output, "model": choice.to_dict(), "key_id": key.fingerprint,
                       "seconds_of_audio": round(duration, 2), "chunks_marked": embedder.position,
                       "snr_db": round(10 * np.log10(max(energy[0], 1e-20) / max(energy[1], 1e-20)), 2),
                       "realtime_factor": round(duration / max(busy, 1e-9), 1)}), file=report)
     return 0
 
 
+def _engine(args: argparse.Namespace, command: str) -> tuple[Any, Any]:
+    """The model choice and its engine; named on stderr unless ``--quiet`` (a user must know what marks audio)."""
+    from soundsafe.watermark.default_model import choose_model
+    from soundsafe.watermark.engine import load_engine
+
+    choice = choose_model(args.model)
+    engine = load_engine(choice, threads=args.threads)
+    if not args.quiet:
+        print(f"soundsafe {command}: model {choice.describe()}", file=sys.stderr)
+    return choice, engine
+
+
 def _follow_line(**fields: Any) -> None:
     print(json.dumps(fields, ensure_ascii=False, default=str), flush=True)
 
 
-def run_detect(args: argparse.Namespace) -> int:
+def _detector(args: argparse.Namespace, command: str, live: bool) -> tuple[Any, Any, Any, Iterator[np.ndarray]]:
+    """``(model choice, key, StreamingDetector, audio blocks)`` for ``args.input``."""
     from soundsafe.payload.keys import load_key
-    from soundsafe.watermark.engine import load_engine
     from soundsafe.watermark.streaming import StreamingDetector
 
-    live = args.follow or args.input == "-"
+    key = load_key(args.key_file)
+    choice, engine = _engine(args, command)
+    sr, _, blocks = _source(args.input)
+    sync = getattr(args, "sync_chunks", None) or (2 if live or args.input == "-" else 8)
+    detector = StreamingDetector(sr, key, engine, sync_chunks=sync, live=live)
+    return choice, key, detector, blocks
+
+
+def run_detect(args: argparse.Namespace) -> int:
     try:
-        key = load_key(args.key_file)
-        engine = load_engine(args.model, threads=args.threads)
-        sr, _, blocks = _source(args.input)
-        detector = StreamingDetector(sr, key, engine, sync_chunks=args.sync_chunks or (2 if live else 8),
-                                     live=args.follow)
+        choice, key, detector, blocks = _detector(args, "detect", live=args.follow)
         for block in blocks:
             for event in detector.push(block):
                 _follow_line(event="field", **event.to_dict())
@@ -181,7 +221,7 @@ def run_detect(args: argparse.Namespace) -> int:
         _follow_line(event="end", complete=result.complete, fields=len(result.fields), missing=result.missing,
                      seconds=round(detector.seconds_received, 3), marked_fraction=round(found.marked_fraction, 3))
     elif args.json:
-        print(json.dumps({"model": engine.origin, **found.to_dict()}, indent=2, ensure_ascii=False, default=str))
+        print(json.dumps({"model": choice.to_dict(), **found.to_dict()}, indent=2, ensure_ascii=False, default=str))
     else:
         marked = [t for t, m in zip(found.chunk_starts_s, found.marked, strict=True) if m]
         if result.fields:
@@ -196,3 +236,48 @@ def run_detect(args: argparse.Namespace) -> int:
     if result.complete:
         return 0
     return EXIT_PARTIAL if result.fields else 1
+
+
+def _expected(args: argparse.Namespace) -> dict[str, str]:
+    """The identifiers the file must carry: ``{"isrc": …}`` (and ``"iswc"`` from a record that has one)."""
+    from soundsafe.payload.identifiers import validate_isrc
+    from soundsafe.payload.record import validate_record
+
+    if args.isrc:
+        return {"isrc": validate_isrc(args.isrc)}
+    try:
+        record = validate_record(json.loads(args.metadata.read_text(encoding="utf-8")))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{args.metadata}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    return {name: record[name] for name in ("isrc", "iswc") if record.get(name)}
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    try:
+        expected = _expected(args)
+        choice, _key, detector, blocks = _detector(args, "verify", live=False)
+        for block in blocks:
+            detector.push(block)
+        found = detector.finish()
+    except Exception as exc:
+        return _fail("verify", exc)
+    fields = found.result.fields
+    read = {name: fields.get(name) for name in expected}
+    wrong = [name for name, value in expected.items() if read[name] is not None and read[name] != value]
+    missing = [name for name in expected if read[name] is None]
+    ok = not wrong and not missing
+    if ok:
+        verdict = f"verified: {', '.join(f'{k} {v}' for k, v in expected.items())} read from {args.input}"
+    elif wrong:
+        verdict = "MISMATCH: " + "; ".join(f"{k} read {read[k]} but expected {expected[k]}" for k in wrong)
+    else:
+        got = f" (read instead: {', '.join(sorted(fields))})" if fields else " (no watermark read at all)"
+        verdict = f"NOT VERIFIED: {', '.join(missing)} not read from {args.input}{got}"
+    if args.json:
+        print(json.dumps({"verified": ok, "expected": expected, "read": read, "mismatch": wrong, "missing": missing,
+                          "model": choice.to_dict(), "marked_fraction": round(found.marked_fraction, 3),
+                          "confidence": {k: round(found.result.confidence[k], 6) for k in expected if k in fields}},
+                         ensure_ascii=False))
+    else:
+        print(verdict)
+    return 0 if ok else 1

@@ -16,7 +16,7 @@ from soundsafe.payload.identifiers import (
 )
 from soundsafe.payload.record import validate_record
 
-__all__ = ["LABEL", "make_record"]
+__all__ = ["LABEL", "make_record", "make_rights_record"]
 
 LABEL = "SoundSafe Demo Records"
 _ENSEMBLES = ("Aurora Consort", "The Lamplight Players", "Northfield Ensemble", "Kestrel Quartet", "Harbour Lights",
@@ -40,32 +40,38 @@ def _ipi(rng: np.random.Generator) -> str:
 
 def make_record(index: int, piece: Piece, seconds: float, rng: np.random.Generator) -> dict[str, Any]:
     """A valid record for demo track ``index`` (validated before it is returned)."""
+    return make_rights_record(index, piece.title, piece.composer, STYLES[piece.style].genre, seconds, rng)
+
+
+def make_rights_record(index: int, title: str, composer: str, genre: str, seconds: float,
+                       rng: np.random.Generator, label: str = LABEL, isrc_registrant: str = "SSD") -> dict[str, Any]:
+    """A generated but valid 18-field record for track ``index`` of any corpus (demo or real music)."""
     year = 2020 + int(rng.integers(0, 7))
     iswc_body = _digits(rng, 9)
     upc_body = "0" + _digits(rng, 11)
     grid_body = "A1" + "SSDEM" + "".join(rng.choice(list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"), 10))
     arranger = str(rng.choice(_ARRANGERS))
-    composer_share, arranger_share = (50.0, 0.0) if piece.composer == "Traditional" else (25.0, 25.0)
-    writers = [{"name": piece.composer, "ipi": _ipi(rng), "share": composer_share, "role": "C"}]
+    composer_share, arranger_share = (50.0, 0.0) if composer == "Traditional" else (25.0, 25.0)
+    writers = [{"name": composer, "ipi": _ipi(rng), "share": composer_share, "role": "C"}]
     writers.append({"name": arranger, "ipi": _ipi(rng), "share": arranger_share, "role": "AR"})
     release = dt.date(year, 1, 1) + dt.timedelta(days=int(rng.integers(0, 365)))
     record = {
-        "isrc": f"QZSSD{year % 100:02d}{index:05d}",
+        "isrc": f"QZ{isrc_registrant}{year % 100:02d}{index:05d}",
         "iswc": f"T-{iswc_body}-{iswc_check_digit(iswc_body)}",
         "upc": upc_body + str(ean_check_digit(upc_body)),
         "grid": grid_body + mod37_36_check_char(grid_body),
-        "catalogue_number": f"SSD-{index:05d}",
-        "title": f"{piece.title} (arr. {arranger})"[:200],
+        "catalogue_number": f"{isrc_registrant}-{index:05d}",
+        "title": f"{title} (arr. {arranger})"[:200],
         "display_artist": str(rng.choice(_ENSEMBLES)),
-        "label": LABEL,
+        "label": label,
         "publishers": [{"name": str(rng.choice(_PUBLISHERS)), "ipi": _ipi(rng), "share": 50.0}],
         "writers": writers,
-        "p_line": f"(P) {year} {LABEL}",
-        "c_line": f"(C) {year} {LABEL}",
+        "p_line": f"(P) {year} {label}",
+        "c_line": f"(C) {year} {label}",
         "release_date": release.isoformat(),
         "territories": list(_TERRITORY_SETS[int(rng.integers(0, len(_TERRITORY_SETS)))]),
         "language": "zxx",  # instrumental: no linguistic content
-        "genre": STYLES[piece.style].genre,
+        "genre": genre,
         "duration": f"PT{seconds:g}S",
         "party_id": f"PADPIDA{year}{_digits(rng, 7)}",
     }

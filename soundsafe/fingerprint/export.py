@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import tempfile
 import warnings
@@ -12,14 +13,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from soundsafe.atomic import write_text
+from soundsafe.fingerprint.encoders import ENCODER_CARD
 from soundsafe.fingerprint.model import FingerprintEncoder
+from soundsafe.watermark.default_model import file_sha256
 
 __all__ = ["export_encoder"]
 
 
-def export_encoder(encoder: FingerprintEncoder, folder: Path, check: np.ndarray) -> dict[str, float]:
-    """Write ``encoder.onnx`` and ``encoder.int8.onnx`` to ``folder``; compare both with torch on ``check``
-    windows ``(B, samples)``: largest embedding difference and the mean and lowest cosine between the two embeddings."""
+def export_encoder(encoder: FingerprintEncoder, folder: Path, check: np.ndarray,
+                   source: Path | None = None) -> dict[str, float]:
+    """Write ``encoder.onnx``, ``encoder.int8.onnx`` and ``encoder.json`` (config, the SHA-256 of the ``source``
+    checkpoint, parity) to ``folder``; compare both graphs with torch on ``check`` windows ``(B, samples)``:
+    largest embedding difference and the mean and lowest cosine between the two embeddings."""
     import onnx
     import onnxruntime as ort
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -50,4 +56,7 @@ def export_encoder(encoder: FingerprintEncoder, folder: Path, check: np.ndarray)
         metrics[f"{name}.max_abs_diff"] = float(np.abs(out - reference).max())
         cosine = np.sum(out * reference, axis=1)  # 1: the same direction
         metrics[f"{name}.mean_cosine"], metrics[f"{name}.min_cosine"] = float(cosine.mean()), float(cosine.min())
+    card = {"config": encoder.config.to_dict(), "source": str(source) if source else None,
+            "source_sha256": file_sha256(source) if source and source.is_file() else None, "parity": metrics}
+    write_text(folder / ENCODER_CARD, json.dumps(card, indent=2) + "\n")
     return metrics

@@ -16,14 +16,15 @@ import os
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from soundsafe.atomic import atomic_dir
-from soundsafe.fingerprint.data import Track
-from soundsafe.fingerprint.model import FingerprintEncoder
+from soundsafe.fingerprint.encoders import encoder_id
+
+if TYPE_CHECKING:
+    from soundsafe.fingerprint.data import Track
 
 __all__ = ["FingerprintIndex", "Match", "embed_windows", "window_starts"]
 
@@ -50,8 +51,17 @@ def window_starts(samples: int, window: int, hop: int) -> list[int]:
     return list(range(0, max(1, samples - window + 1), hop))
 
 
-@torch.no_grad()
-def embed_windows(encoder: FingerprintEncoder, audio: np.ndarray, hop: int, batch: int = 256) -> np.ndarray:
+def _encode(encoder: Any, windows: np.ndarray) -> np.ndarray:
+    """Embeddings of ``windows`` by a torch module or by a NumPy-in, NumPy-out encoder (ONNX)."""
+    if hasattr(encoder, "parameters"):  # torch, imported only for a torch encoder (the ONNX path starts fast)
+        import torch
+
+        with torch.no_grad():
+            return encoder(torch.from_numpy(windows)).numpy()
+    return np.asarray(encoder(windows))
+
+
+def embed_windows(encoder: Any, audio: np.ndarray, hop: int, batch: int = 256) -> np.ndarray:
     """Embeddings ``(windows, dim)`` float32 of mono ``audio`` at the encoder's rate, windows every ``hop``."""
     n = encoder.config.window_samples
     padded = np.pad(audio.astype(np.float32), (0, max(0, n - audio.size)))
@@ -59,7 +69,7 @@ def embed_windows(encoder: FingerprintEncoder, audio: np.ndarray, hop: int, batc
     out = []
     for first in range(0, len(starts), batch):
         windows = np.stack([padded[s: s + n] for s in starts[first: first + batch]])
-        out.append(encoder(torch.from_numpy(windows)).numpy())
+        out.append(_encode(encoder, windows))
     return np.concatenate(out).astype(np.float32)
 
 
@@ -67,12 +77,13 @@ class FingerprintIndex:
     """A catalog's window embeddings in FAISS, with each window's track and offset."""
 
     def __init__(self, index: Any, window_track: np.ndarray, window_offset: np.ndarray,
-                 tracks: list[dict[str, str]], hop_s: float, kind: str) -> None:
+                 tracks: list[dict[str, str]], hop_s: float, kind: str, encoder: str = "") -> None:
         self.index, self.window_track, self.window_offset = index, window_track, window_offset
         self.tracks, self.hop_s, self.kind = tracks, hop_s, kind
+        self.encoder = encoder  # id of the encoder that embedded the catalog ('' when unknown)
 
     @classmethod
-    def build(cls, encoder: FingerprintEncoder, tracks: list[Track], hop_s: float = 0.25,
+    def build(cls, encoder: Any, tracks: list[Track], hop_s: float = 0.25,
               exact_max_windows: int = 200_000, nlist: int = 1024, m: int = 16, nbits: int = 8,
               nprobe: int = 16) -> FingerprintIndex:
         import faiss
@@ -96,7 +107,8 @@ class FingerprintIndex:
             kind = f"ivfpq(nlist={lists}, m={m}, nbits={nbits}, nprobe={index.nprobe})"
         index.add(data)
         catalog = [{"track": t.track_id, "title": t.title, "isrc": t.isrc} for t in tracks]
-        return cls(index, np.array(owner, np.int32), np.array(offset, np.float32), catalog, hop_s, kind)
+        return cls(index, np.array(owner, np.int32), np.array(offset, np.float32), catalog, hop_s, kind,
+                   encoder_id(encoder))
 
     @property
     def windows(self) -> int:
@@ -109,7 +121,7 @@ class FingerprintIndex:
         with atomic_dir(folder) as tmp:
             faiss.write_index(self.index, str(tmp / _FILES[0]))
             np.savez(tmp / _FILES[1], track=self.window_track, offset=self.window_offset)
-            (tmp / _FILES[2]).write_text(json.dumps({"hop_s": self.hop_s, "kind": self.kind,
+            (tmp / _FILES[2]).write_text(json.dumps({"hop_s": self.hop_s, "kind": self.kind, "encoder": self.encoder,
                                                      "tracks": self.tracks}, indent=1) + "\n")
         return (Path(folder) / _FILES[0]).stat().st_size
 
@@ -125,10 +137,15 @@ class FingerprintIndex:
         windows = np.load(folder / _FILES[1])
         meta = json.loads((folder / _FILES[2]).read_text())
         return cls(faiss.read_index(str(folder / _FILES[0])), windows["track"], windows["offset"], meta["tracks"],
-                   float(meta["hop_s"]), meta["kind"])
+                   float(meta["hop_s"]), meta["kind"], str(meta.get("encoder", "")))
 
-    def rank(self, encoder: FingerprintEncoder, audio: np.ndarray, k: int = 10) -> list[Match]:
-        """Catalog tracks ranked for mono ``audio`` (at the encoder's rate); tracks never hit are left out."""
+    def rank(self, encoder: Any, audio: np.ndarray, k: int = 10) -> list[Match]:
+        """Catalog tracks ranked for mono ``audio`` (at the encoder's rate); tracks never hit are left out.
+        Raises ``ValueError`` when the index records another encoder than ``encoder`` (embeddings would not match)."""
+        used = encoder_id(encoder)
+        if self.encoder and used and used != self.encoder:
+            raise ValueError(f"this index was built by fingerprint encoder {self.encoder} but the query encoder is "
+                             f"{used}; pass the catalog's encoder with --model, or re-index the catalog")
         hop = round(self.hop_s * encoder.config.sample_rate)
         queries = embed_windows(encoder, audio, hop)
         sims, ids = self.index.search(queries, min(k, self.windows))

@@ -73,7 +73,8 @@ def save_encoder(path: str | os.PathLike[str], encoder: FingerprintEncoder, **ex
 
 
 def load_encoder(path: str | os.PathLike[str]) -> FingerprintEncoder:
-    """The encoder at ``path`` in eval mode (a clear error when the file is missing or not an encoder)."""
+    """The encoder at ``path`` in eval mode (a clear error when the file is missing or not an encoder), with its
+    ``id`` (the checkpoint's SHA-256 prefix)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no fingerprint model here (train one: `soundsafe step fingerprint_train`)")
@@ -82,4 +83,7 @@ def load_encoder(path: str | os.PathLike[str]) -> FingerprintEncoder:
         raise ValueError(f"{path}: not a SoundSafe fingerprint model")
     encoder = build_encoder(FingerprintConfig.from_dict(data["config"]))
     encoder.load_state_dict(data["state"])
+    from soundsafe.watermark.default_model import file_sha256
+
+    encoder.id = file_sha256(path)[:12]  # recorded by an index, so queries use the catalog's encoder
     return encoder.eval()

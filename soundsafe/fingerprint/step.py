@@ -42,7 +42,7 @@ def run_train(ctx: StepContext) -> dict[str, float]:
     rng = np.random.default_rng(0)
     check = np.stack([random_window(t, config.window_samples, rng)
                       for t in load_tracks(manifest, ["val"], config.sample_rate)[:8]]).astype(np.float32)
-    metrics.update(export_encoder(encoder, out, check))
+    metrics.update(export_encoder(encoder, out, check, source=out / "model.pt"))
     torch.set_num_threads(1)
     windows = torch.from_numpy(np.repeat(check, 8, axis=0))
     with torch.no_grad():

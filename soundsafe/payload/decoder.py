@@ -73,7 +73,8 @@ class DecodeResult:
     segment_offsets: list[int | None] = field(default_factory=list)  # schedule position of each segment's start
     chunks_read: int = 0
 
-    def to_json(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form (the one serializer of a read: CLI output, reports, tests)."""
         return {
             "complete": self.complete,
             "fields": self.fields,

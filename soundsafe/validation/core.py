@@ -8,15 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from soundsafe.atomic import atomic_dir, atomic_path, write_json
+from soundsafe.errors import DataValidationError
 from soundsafe.manifest import MANIFEST_NAME, audio_path, read_manifest, write_manifest
 from soundsafe.validation.expectations import ValidationOutcome, run_expectations
 from soundsafe.validation.stats import manifest_stats
 
 __all__ = ["DataValidationError", "validate_corpus"]
-
-
-class DataValidationError(RuntimeError):
-    """The data failed validation; the message is the readable summary."""
 
 
 def validate_corpus(manifest_path: Path, p: dict[str, Any], report_dir: Path,

@@ -3,9 +3,8 @@
 A file holds ``{"config": ModelConfig as dict, "state": state_dict, ...}``; training checkpoints add the
 optimizer, the step and the early-stopping state so a phase resumes after a crash.
 
-The default model (``soundsafe embed/detect`` without ``--model``) is, in order: ``$SOUNDSAFE_MODEL``; the last
-pipeline phase's ``models/watermark/realtime/model.pt`` under the current directory; otherwise the untrained
-model, which is the plain informed carrier (shaping and reliability weights all 1) and already works.
+Which model is used when none is named (``$SOUNDSAFE_MODEL``, the pipeline's, the shipped release model) is
+decided in :mod:`soundsafe.watermark.default_model`; the untrained carrier is only used when asked for by name.
 """
 
 from __future__ import annotations
@@ -20,10 +19,7 @@ from soundsafe.atomic import atomic_path
 from soundsafe.watermark.config import ModelConfig
 from soundsafe.watermark.model import WatermarkModel, build_model
 
-__all__ = ["DEFAULT_MODEL_PATH", "ModelFileError", "default_model_path", "load_model", "read_checkpoint",
-           "save_checkpoint"]
-
-DEFAULT_MODEL_PATH = Path("models/watermark/realtime/model.pt")
+__all__ = ["ModelFileError", "load_model", "read_checkpoint", "save_checkpoint"]
 
 
 class ModelFileError(ValueError):
@@ -50,18 +46,16 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def load_model(path: str | os.PathLike[str] | None = None) -> tuple[WatermarkModel, str]:
-    """The model at ``path`` (or the default one) in eval mode, and a description of where it came from."""
-    chosen = Path(path) if path is not None else default_model_path()
-    if chosen is None:
-        return build_model().eval(), "untrained carrier (no trained model found)"
-    data = read_checkpoint(chosen)
+    """The torch model at ``path`` (or the default one; ``"carrier"``: the untrained carrier) in eval mode, and a
+    description of where it came from."""
+    from soundsafe.watermark.default_model import choose_model
+
+    choice = choose_model(path)
+    if choice.is_carrier:
+        return build_model().eval(), choice.describe()
+    if choice.torch is None:
+        raise ModelFileError(f"{choice.path}: an ONNX export; this needs the torch checkpoint (model.pt)")
+    data = read_checkpoint(choice.torch)
     model = build_model(ModelConfig.from_dict(data["config"]))
     model.load_state_dict(data["state"])
-    return model.eval(), str(chosen)
-
-
-def default_model_path() -> Path | None:
-    env = os.environ.get("SOUNDSAFE_MODEL")
-    if env:
-        return Path(env)
-    return DEFAULT_MODEL_PATH if DEFAULT_MODEL_PATH.is_file() else None
+    return model.eval(), str(choice.torch)

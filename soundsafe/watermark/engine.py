@@ -155,22 +155,34 @@ class OnnxEngine:
 
 
 def load_engine(model: Any = None, threads: int = 0) -> Engine:
-    """An engine for ``model``: an :class:`Engine` (returned as is), a ``WatermarkModel``, a path to an ONNX
-    export folder (spectral fp32 graphs) or to one of its ``.onnx`` files (``spectral_*`` picks the spectral
-    graphs, ``embedder``/``detector`` the self-contained ones; ``*.int8.onnx`` the int8 copies), a torch
-    checkpoint path, or ``None`` for the default model (see :mod:`soundsafe.watermark.checkpoint`)."""
+    """An engine for ``model``: an :class:`Engine` (returned as is), a ``WatermarkModel``, a
+    :class:`~soundsafe.watermark.default_model.ModelChoice`, the name ``"carrier"`` (the untrained carrier), a
+    path to an ONNX export folder (spectral fp32 graphs) or to one of its ``.onnx`` files (``spectral_*`` picks
+    the spectral graphs, ``embedder``/``detector`` the self-contained ones; ``*.int8.onnx`` the int8 copies), a
+    torch checkpoint path, or ``None`` for the default model (see :mod:`soundsafe.watermark.default_model`)."""
+    from soundsafe.watermark.default_model import ModelChoice, choose_model
+
     if hasattr(model, "embed_chunks") and hasattr(model, "statistics") and hasattr(model, "llr_scale"):
         return model
-    if model is not None and not isinstance(model, str | os.PathLike):
+    if model is not None and not isinstance(model, str | os.PathLike | ModelChoice):
         return TorchEngine(model)  # a WatermarkModel
-    path = Path(model) if model is not None else None
-    if path is not None and path.is_dir():
-        return OnnxEngine(path, threads=threads)
-    if path is not None and path.suffix == ".onnx":
+    choice = model if isinstance(model, ModelChoice) else choose_model(model)
+    if choice.is_carrier:
+        from soundsafe.watermark.model import build_model
+
+        return TorchEngine(build_model(), choice.describe())
+    path = choice.path
+    assert path is not None  # every choice but the carrier has a file
+    if path.is_dir():
+        engine: Engine = OnnxEngine(path, threads=threads)
+    elif path.suffix == ".onnx":
         precision = "int8" if path.name.endswith(".int8.onnx") else "fp32"
         form = "spectral" if path.name.startswith("spectral_") else "graph"
-        return OnnxEngine(path.parent, threads=threads, precision=precision, form=form)
-    from soundsafe.watermark.checkpoint import load_model
+        engine = OnnxEngine(path.parent, threads=threads, precision=precision, form=form)
+    else:
+        from soundsafe.watermark.checkpoint import load_model
 
-    net, origin = load_model(path)
-    return TorchEngine(net, origin)
+        net, _ = load_model(path)
+        engine = TorchEngine(net)
+    engine.origin = choice.describe()
+    return engine
