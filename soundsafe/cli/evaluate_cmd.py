@@ -9,11 +9,11 @@ __all__ = ["add_evaluate_parser", "run_evaluate"]
 
 _EPILOG = """examples:
   soundsafe evaluate --audio ~/music --out reports/my_eval
-  soundsafe evaluate --audio ~/music --out reports/smoke --attacks smoke --max-seconds 10
-  soundsafe evaluate --audio ~/music --out reports/quick_eval --attacks clean,mp3:128k,aac:64k --baselines echo
+  soundsafe evaluate --audio ~/music --out reports/quick_eval --attacks clean,mp3:128k,aac:64k --external audiowmark
 
-Every file gets a synthetic, valid rights record to carry (ISRC QZEVA26…). Attack sets: smoke, standard (default),
-full (every attack at every strength), or a comma list of attack[:strength] (see `soundsafe attack list`).
+Every file gets a synthetic, valid rights record to carry (ISRC QZEVA26…). Attack sets: smoke (a quick look),
+standard (default), full (every attack at every strength), or a comma list of attack[:strength] (see `soundsafe
+attack list`); --baselines echo,tse picks the classical baselines and --max-seconds the length used per file.
 External tools (e.g. --external audiowmark) are measured side by side when installed. The output folder gets
 report.html, summary.md, metrics.json, CSV tables and figures/; the summary is printed at the end.
 """
@@ -26,7 +26,8 @@ def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
                        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--audio", type=Path, required=True, help="folder of audio files (searched recursively)")
     p.add_argument("--out", type=Path, required=True, help="report folder (replaced)")
-    p.add_argument("--model", type=Path, help="model file (default: the pipeline's last trained model)")
+    p.add_argument("--model", type=Path, help="torch checkpoint, or 'carrier' (default: the pipeline's last trained "
+                                              "model, else the release model shipped with SoundSafe)")
     p.add_argument("--attacks", default="standard", help="attack set or comma list (default: standard)")
     p.add_argument("--baselines", default="echo,tse", help="comma list of echo, tse, or '' for none")
     p.add_argument("--external", action="append", default=[], metavar="NAME",
@@ -43,7 +44,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     if not args.audio.is_dir():
         raise SystemExit(f"soundsafe evaluate: --audio {args.audio} is not a folder")
-    if args.model is not None and not args.model.is_file():
+    if args.model is not None and str(args.model) != "carrier" and not args.model.is_file():
         raise SystemExit(f"soundsafe evaluate: --model {args.model} not found")
     settings = EvaluationSettings(max_seconds=args.max_seconds, attacks=args.attacks, recovery_tries=args.tries,
                                   pesq=not args.no_pesq, external=list(args.external),

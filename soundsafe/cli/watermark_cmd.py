@@ -239,8 +239,9 @@ def run_detect(args: argparse.Namespace) -> int:
 
 
 def _expected(args: argparse.Namespace) -> dict[str, str]:
-    """The identifiers the file must carry: ``{"isrc": …}`` (and ``"iswc"`` from a record that has one)."""
-    from soundsafe.payload.identifiers import validate_isrc
+    """The identifiers the file must carry, in canonical form: ``{"isrc": …}`` (and ``"iswc"`` from a record
+    that has one)."""
+    from soundsafe.payload.identifiers import validate_isrc, validate_iswc
     from soundsafe.payload.record import validate_record
 
     if args.isrc:
@@ -249,7 +250,10 @@ def _expected(args: argparse.Namespace) -> dict[str, str]:
         record = validate_record(json.loads(args.metadata.read_text(encoding="utf-8")))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{args.metadata}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    return {name: record[name] for name in ("isrc", "iswc") if record.get(name)}
+    expected = {"isrc": validate_isrc(record["isrc"])}
+    if record.get("iswc"):
+        expected["iswc"] = validate_iswc(record["iswc"])
+    return expected
 
 
 def run_verify(args: argparse.Namespace) -> int:
