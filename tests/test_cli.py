@@ -42,3 +42,29 @@ def test_dvc_yaml_check_passes_in_the_project(monkeypatch, capsys: pytest.Captur
     monkeypatch.chdir(ROOT)
     assert main(["pipeline", "dvc", "render", "--check"]) == 0
     assert "matches" in capsys.readouterr().out
+
+
+def test_every_json_flag_prints_json(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    """Each command that offers --json prints one parseable document (one serializer per result type)."""
+    import json
+
+    import numpy as np
+    import soundfile as sf
+
+    monkeypatch.chdir(tmp_path)
+    meta = str(ROOT / "tests/data/sample_meta.json")
+    sf.write("noise.wav", np.random.default_rng(0).standard_normal((2 * 44100, 1)).astype(np.float32) * 0.1, 44100)
+    runs = {
+        ("payload", "inspect", meta, "--json"): lambda out: out["serialized_bytes"] > 0,
+        ("payload", "simulate", meta, "--json", "--trials", "1", "--ber", "0.01", "--loss", "0"):
+            lambda out: isinstance(out, list | dict),
+        ("attack", "list", "--json"): lambda out: any(a["name"] == "mp3" for a in out),
+        ("detect", "noise.wav", "--json", "--model", "carrier", "-q"):
+            lambda out: out["complete"] is False and out["fields"] == {} and out["model"]["source"] == "carrier",
+        ("verify", "noise.wav", "--isrc", "USRC17607839", "--json", "--model", "carrier", "-q"):
+            lambda out: out["verified"] is False and out["missing"] == ["isrc"],
+    }
+    for argv, check in runs.items():
+        main(list(argv))
+        out = json.loads(capsys.readouterr().out)
+        assert check(out), (argv, out)

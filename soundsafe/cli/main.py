@@ -1,4 +1,4 @@
-"""``soundsafe``: run the pipeline or its steps, ingest and validate data, embed and detect watermarks, more.
+"""``soundsafe``: run the pipeline or its steps, ingest and validate data, embed, detect and verify watermarks, more.
 
 Exit codes: 0 success; 1 the work failed (bad data, a failed step; the message says why); 2 bad usage.
 """
@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 the work failed (bad data, a failed step; the message s
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import shutil
 import subprocess
@@ -30,7 +31,18 @@ _EPILOG = """examples:
 """
 
 
-def _parser() -> argparse.ArgumentParser:
+# command → (module in soundsafe.cli, its function that adds the command's parser); a command line names one of
+# them, so only that module is imported (fast start); `--help` and unknown commands get all of them
+_COMMAND_MODULES = {
+    "embed": ("watermark_cmd", "add_watermark_parsers"), "detect": ("watermark_cmd", "add_watermark_parsers"),
+    "verify": ("watermark_cmd", "add_watermark_parsers"), "payload": ("payload_cmd", "add_payload_parser"),
+    "attack": ("attack_cmd", "add_attack_parser"), "evaluate": ("evaluate_cmd", "add_evaluate_parser"),
+    "fingerprint": ("fingerprint_cmd", "add_fingerprint_parser"),
+}
+
+
+def _parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command-line parser; ``only``: build just that command's parser among the module-defined ones."""
     parser = argparse.ArgumentParser(prog="soundsafe", description=__doc__.splitlines()[0].split(": ", 1)[1],
                                      epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -91,22 +103,16 @@ def _parser() -> argparse.ArgumentParser:
                           help="params file whose 'validate' section sets the rules")
     validate.add_argument("--report-dir", type=Path, help="where to write report.json and files.csv "
                           "(default: beside the manifest, in validation/)")
-    from soundsafe.cli.attack_cmd import add_attack_parser
-    from soundsafe.cli.evaluate_cmd import add_evaluate_parser
-    from soundsafe.cli.fingerprint_cmd import add_fingerprint_parser
-    from soundsafe.cli.payload_cmd import add_payload_parser
-    from soundsafe.cli.watermark_cmd import add_watermark_parsers
-
-    add_watermark_parsers(sub)
-    add_payload_parser(sub)
-    add_attack_parser(sub)
-    add_evaluate_parser(sub)
-    add_fingerprint_parser(sub)
+    wanted = [_COMMAND_MODULES[only]] if only in _COMMAND_MODULES else dict.fromkeys(_COMMAND_MODULES.values())
+    for module, adder in wanted:
+        getattr(importlib.import_module(f"soundsafe.cli.{module}"), adder)(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(_attach_negative_values(sys.argv[1:] if argv is None else argv))
+    argv = _attach_negative_values(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and argv[0] in _COMMAND_MODULES else None
+    args = _parser(command).parse_args(argv)
     from soundsafe.errors import DataValidationError, IngestError, ManifestError, ParamsError
 
     try:
