@@ -1,5 +1,6 @@
 """Fast start: `--help`, `detect` and `fingerprint identify` import only what they need (no torch on the ONNX path,
-no MLflow, DVC, kfp, Great Expectations, pandas or matplotlib). Times are measured by benchmarks/startup.py, not here."""
+no MLflow, DVC, kfp, Great Expectations, pandas or matplotlib). Times are measured by benchmarks/startup.py,
+not here."""
 
 from __future__ import annotations
 
