@@ -185,6 +185,7 @@ def _follow_lines(proc: subprocess.CompletedProcess[str], _: Path) -> None:
     assert fields["isrc"]["value"] == ISRC and fields["isrc"]["time_s"] <= 10.0
     assert {"confidence", "time_s"} <= set(fields["isrc"])
     assert lines[-1]["event"] == "end" and lines[-1]["seconds"] > 9 and "missing" in lines[-1]
+    assert lines[-1]["model"]["source"] == "release"
 
 
 def _verified_json(proc: subprocess.CompletedProcess[str], _: Path) -> None:

@@ -43,9 +43,10 @@ _DETECT_EPILOG = """examples:
   ffmpeg -i http://radio.example/stream -f wav - | soundsafe detect - --follow --model models/onnx
 
 --follow prints one JSON line per field as soon as it is decoded ({"event": "field", "field": …, "value": …,
-"confidence": …, "time_s": …}) and a last {"event": "end", …} line. Files are read in blocks (bounded memory).
-The grid search averages over --sync-chunks chunks: 8 for files (surer), 2 for stdin and --follow (the first
-read comes after 3 s instead of 9 s); the detector searches again whenever the mark is lost for 3 chunks.
+"confidence": …, "time_s": …}) and a last {"event": "end", …, "model": …} line. Files are read in blocks
+(bounded memory). The grid search averages over --sync-chunks chunks: 8 for files (surer), 2 for stdin and
+--follow (the first read comes after 3 s instead of 9 s); the detector searches again whenever the mark is lost
+for 3 chunks.
 
 Exit codes: 0 the whole record was read; 3 part of it (e.g. ISRC and ISWC only); 1 nothing (or an error).
 """
@@ -219,7 +220,8 @@ def run_detect(args: argparse.Namespace) -> int:
         for event in found.events[printed:]:  # what the last, whole-history decode added
             _follow_line(event="field", **event.to_dict())
         _follow_line(event="end", complete=result.complete, fields=len(result.fields), missing=result.missing,
-                     seconds=round(detector.seconds_received, 3), marked_fraction=round(found.marked_fraction, 3))
+                     seconds=round(detector.seconds_received, 3), marked_fraction=round(found.marked_fraction, 3),
+                     model=choice.to_dict())
     elif args.json:
         print(json.dumps({"model": choice.to_dict(), **found.to_dict()}, indent=2, ensure_ascii=False, default=str))
     else:
