@@ -299,6 +299,7 @@ CASES: dict[str, Case] = {
     INGEST: Case(check=_ingested),
     "soundsafe validate data/my_corpus/manifest.parquet": Case(check=_has("valid: 2 file(s)"), before=(INGEST,)),
     "soundsafe steps": Case(check=_has("corpus", "fingerprint_train", "register")),
+    "python benchmarks/startup.py": Case(check=_has("| help |", "| detect_3s |", "| identify_5s_2h |")),
     "soundsafe step corpus": Case(check=_corpus_step, before=(CI_PROFILE,)),
 }
 

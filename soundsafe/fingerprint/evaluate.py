@@ -83,15 +83,31 @@ def chromaprint_ranker(catalog: ChromaprintCatalog) -> Ranker:
     return lambda audio, sr: [(t, s) for t, s, _ in catalog.rank(audio, sr)]
 
 
+_AUDIBLE_RMS = 10 ** (-50 / 20)  # a query a listener could hear (real tracks have silent intros and endings)
+
+
+def _audible_excerpt(audio: np.ndarray, frames: int, rng: np.random.Generator) -> np.ndarray:
+    """A random excerpt of ``frames`` that is not (nearly) silent: a few draws, else the loudest one drawn."""
+    best, best_rms = audio[:frames], -1.0
+    for _ in range(20):
+        start = int(rng.integers(0, max(1, audio.shape[0] - frames)))
+        excerpt = audio[start: start + frames]
+        rms = float(np.sqrt(np.mean(np.square(excerpt)))) if excerpt.size else 0.0
+        if rms > _AUDIBLE_RMS:
+            return excerpt
+        if rms > best_rms:
+            best, best_rms = excerpt, rms
+    return best
+
+
 def retrieval(queries: list[Query], rankers: dict[str, Ranker], spec: EvalSpec) -> pd.DataFrame:
-    """One row per (system, SNR, length, query): the true track's rank (inf when not ranked) and the latency."""
+    """One row per (system, SNR, length, query): the true track's rank (inf when not ranked) and the latency.
+    Excerpts are drawn where the track is audible (a silent one has no SNR to degrade it at)."""
     rng = np.random.default_rng(spec.seed)
     rows = []
     for qi, query in enumerate(progress(queries, desc="fingerprint queries", unit="query")):
         for length in spec.lengths:
-            frames = int(length * query.sr)
-            start = int(rng.integers(0, max(1, query.audio.shape[0] - frames)))
-            excerpt = query.audio[start: start + frames]
+            excerpt = _audible_excerpt(query.audio, int(length * query.sr), rng)
             for snr in spec.snrs:
                 seed = spec.seed + 1000 * qi + 100 + snr
                 degraded = apply_attack("concert", excerpt, query.sr, f"{snr:+d}dB", seed=seed)
