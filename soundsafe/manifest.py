@@ -8,13 +8,13 @@ Columns (Parquet): ``track_id`` (unique), ``path`` (audio file, relative to the 
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import pandas as pd
 
 from soundsafe.atomic import atomic_path
+from soundsafe.checksum import sha256_file
 from soundsafe.errors import ManifestError
 
 __all__ = ["COLUMNS", "MANIFEST_NAME", "ManifestError", "assign_splits", "audio_path", "read_manifest",
@@ -23,15 +23,6 @@ __all__ = ["COLUMNS", "MANIFEST_NAME", "ManifestError", "assign_splits", "audio_
 MANIFEST_NAME = "manifest.parquet"
 COLUMNS = ("track_id", "path", "split", "source", "duration_s", "sample_rate", "channels", "num_frames", "sha256",
            "isrc", "title", "metadata")
-
-
-def sha256_file(path: str | os.PathLike[str], block: int = 1 << 20) -> str:
-    """SHA-256 of a file's bytes, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(block):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def write_manifest(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:

@@ -32,6 +32,8 @@ from typing import Any
 
 import pytest
 
+from tests.checkout import copy_checkout
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ISRC = "USRC17607839"  # tests/data/sample_meta.json, and the README's verify examples
@@ -409,13 +411,8 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     from soundsafe.corpus.build import build_demo_corpus
 
-    box = tmp_path_factory.mktemp("readme") / "project"
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split()
-    for rel in files:
-        if (ROOT / rel).is_file() and not rel.startswith("soundsafe/"):
-            (box / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / rel, box / rel)
+    # the package itself stays out: commands import the installed one, not a copy in the working directory
+    box = copy_checkout(tmp_path_factory.mktemp("readme") / "project", skip=("soundsafe/",))
     corpus = tmp_path_factory.mktemp("readme_audio") / "corpus"
     build_demo_corpus(corpus, tracks=6, seconds=20.0, sample_rate=44100, seed=11,
                       splits={"train": 1.0, "val": 0.0, "test": 0.0}, workers=1)

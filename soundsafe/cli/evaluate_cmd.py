@@ -41,10 +41,11 @@ def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     from soundsafe.evaluation.harness import clips_from_folder, parse_points
     from soundsafe.evaluation.run import EvaluationSettings, evaluate_to
+    from soundsafe.watermark.default_model import CARRIER
 
     if not args.audio.is_dir():
         raise SystemExit(f"soundsafe evaluate: --audio {args.audio} is not a folder")
-    if args.model is not None and str(args.model) != "carrier" and not args.model.is_file():
+    if args.model is not None and str(args.model) != CARRIER and not args.model.is_file():
         raise SystemExit(f"soundsafe evaluate: --model {args.model} not found")
     settings = EvaluationSettings(max_seconds=args.max_seconds, attacks=args.attacks, recovery_tries=args.tries,
                                   pesq=not args.no_pesq, external=list(args.external),

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from soundsafe.checksum import sha256_file
 from soundsafe.fingerprint.config import FingerprintConfig
-from soundsafe.watermark.default_model import file_sha256
 
 __all__ = ["ENCODER_CARD", "PIPELINE_DIR", "RELEASE_DIR", "EncoderChoice", "OnnxEncoder", "choose_encoder",
            "encoder_id", "load_any_encoder"]
@@ -59,16 +59,13 @@ class EncoderChoice:
     path: Path
     source: str
 
-    def describe(self) -> str:
-        return f"{self.path} ({self.source})"
-
 
 def _onnx_if_current(folder: Path) -> Path | None:
     """``encoder.onnx`` when its card says it was exported from the ``model.pt`` beside it (or there is none)."""
     onnx, card, torch_path = folder / "encoder.onnx", folder / ENCODER_CARD, folder / "model.pt"
     if not (onnx.is_file() and card.is_file()):
         return None
-    if torch_path.is_file() and json.loads(card.read_text(encoding="utf-8")).get("source_sha256") != file_sha256(
+    if torch_path.is_file() and json.loads(card.read_text(encoding="utf-8")).get("source_sha256") != sha256_file(
             torch_path):
         return None
     return onnx
@@ -80,8 +77,7 @@ def choose_encoder(model: str | os.PathLike[str] | None = None, root: str | os.P
     if model is not None:
         path = Path(model)
         if path.is_dir():
-            found = _onnx_if_current(path) or (path / "model.pt")
-            path = found
+            path = _onnx_if_current(path) or (path / "model.pt")
         if not path.is_file():
             raise FileNotFoundError(f"{model}: no fingerprint model here (a model.pt, an encoder.onnx with its "
                                     f"{ENCODER_CARD}, or a folder holding them)")

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 from soundsafe.atomic import write_text
+from soundsafe.checksum import sha256_file
 from soundsafe.fingerprint.encoders import ENCODER_CARD
 from soundsafe.fingerprint.model import FingerprintEncoder
-from soundsafe.watermark.default_model import file_sha256
 
 __all__ = ["export_encoder"]
 
@@ -57,6 +57,6 @@ def export_encoder(encoder: FingerprintEncoder, folder: Path, check: np.ndarray,
         cosine = np.sum(out * reference, axis=1)  # 1: the same direction
         metrics[f"{name}.mean_cosine"], metrics[f"{name}.min_cosine"] = float(cosine.mean()), float(cosine.min())
     card = {"config": encoder.config.to_dict(), "source": str(source) if source else None,
-            "source_sha256": file_sha256(source) if source and source.is_file() else None, "parity": metrics}
+            "source_sha256": sha256_file(source) if source and source.is_file() else None, "parity": metrics}
     write_text(folder / ENCODER_CARD, json.dumps(card, indent=2) + "\n")
     return metrics

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from soundsafe.atomic import atomic_path
+from soundsafe.checksum import sha256_file
 from soundsafe.fingerprint.config import FingerprintConfig
 from soundsafe.watermark.spectral import stft
 
@@ -83,7 +84,5 @@ def load_encoder(path: str | os.PathLike[str]) -> FingerprintEncoder:
         raise ValueError(f"{path}: not a SoundSafe fingerprint model")
     encoder = build_encoder(FingerprintConfig.from_dict(data["config"]))
     encoder.load_state_dict(data["state"])
-    from soundsafe.watermark.default_model import file_sha256
-
-    encoder.id = file_sha256(path)[:12]  # recorded by an index, so queries use the catalog's encoder
+    encoder.id = sha256_file(path)[:12]  # recorded by an index, so queries use the catalog's encoder
     return encoder.eval()

@@ -17,14 +17,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from soundsafe.atomic import atomic_dir
-from soundsafe.watermark.default_model import RELEASE_DIR, file_sha256
+from soundsafe.checksum import sha256_file
+from soundsafe.watermark.default_model import RELEASE_DIR
 
 __all__ = ["ship_fingerprint", "ship_watermark"]
 
@@ -69,7 +69,7 @@ def ship_watermark(project: Path, commands: list[str]) -> dict[str, Any]:
         card_meta = json.loads((tmp / "onnx/model.json").read_text())
         card_meta["source"] = "model.pt"  # the folder moves: record the name, not the scratch path
         (tmp / "onnx/model.json").write_text(json.dumps(card_meta, indent=2) + "\n")
-        sha = file_sha256(tmp / "model.pt")
+        sha = sha256_file(tmp / "model.pt")
         card = {
             "id": f"soundsafe-wm-{dt.date.today():%Y%m%d}-{sha[:8]}", "model_sha256": sha,
             "parameters": int(sum(p.numel() for p in model.parameters())), "torch": torch.__version__,
@@ -101,7 +101,7 @@ def ship_fingerprint(project: Path, commands: list[str]) -> dict[str, Any]:
         card_meta = json.loads((tmp / "encoder.json").read_text())
         card_meta["source"] = "model.pt"
         (tmp / "encoder.json").write_text(json.dumps(card_meta, indent=2) + "\n")
-        sha = file_sha256(tmp / "model.pt")
+        sha = sha256_file(tmp / "model.pt")
         card = {
             "id": f"soundsafe-fp-{dt.date.today():%Y%m%d}-{sha[:8]}", "model_sha256": sha,
             "parameters": encoder.parameter_count(), "data": _data_card(project),
@@ -124,7 +124,6 @@ def main(argv: list[str] | None = None) -> int:
         size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
         print(f"wrote {folder} ({size / 1e6:.2f} MB)")
     print(f"watermark model card {wm['id']}; fingerprint model card {fp['id']}")
-    shutil.rmtree(RELEASE_DIR / "__pycache__", ignore_errors=True)
     return 0
 
 

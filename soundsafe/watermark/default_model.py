@@ -17,15 +17,16 @@ with something else. Nothing here imports torch: the ONNX path starts fast.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from soundsafe.checksum import sha256_file
+
 __all__ = ["CARRIER", "PIPELINE_ONNX", "PIPELINE_TORCH", "RELEASE_DIR", "ModelChoice", "ModelNotFoundError",
-           "choose_model", "file_sha256"]
+           "choose_model"]
 
 CARRIER = "carrier"
 PIPELINE_TORCH = Path("models/watermark/realtime/model.pt")
@@ -69,14 +70,6 @@ class ModelChoice:
         return {"path": str(self.path) if self.path else None, "source": self.source, "card_id": self.card_id}
 
 
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _named(value: str | os.PathLike[str], source: str) -> ModelChoice:
     if str(value) == CARRIER:
         return ModelChoice(CARRIER)
@@ -103,7 +96,7 @@ def _pipeline(root: Path) -> ModelChoice | None:
     onnx_card = onnx_dir / "model.json"
     if not torch_path.is_file():
         return ModelChoice("pipeline", onnx=onnx_dir, card_id="pipeline") if onnx_card.is_file() else None
-    sha = file_sha256(torch_path)
+    sha = sha256_file(torch_path)
     card_id = f"pipeline-{sha[:12]}"
     if onnx_card.is_file() and json.loads(onnx_card.read_text(encoding="utf-8")).get("source_sha256") == sha:
         return ModelChoice("pipeline", onnx=onnx_dir, torch=torch_path, card_id=card_id)

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from soundsafe.atomic import atomic_dir
-from soundsafe.watermark.default_model import file_sha256
+from soundsafe.checksum import sha256_file
 from soundsafe.watermark.engine import ONNX_FILES
 from soundsafe.watermark.layout import carrier_layout
 from soundsafe.watermark.model import WatermarkModel
@@ -145,7 +145,7 @@ def export_onnx(model: WatermarkModel, folder: str | os.PathLike[str], source: s
             _export(module, args, inputs, outputs, fp32)
             _quantize(fp32, fp32.with_name(fp32.name.replace(".onnx", ".int8.onnx")))
         # the checkpoint's hash lets the default-model lookup tell a current export from a stale one
-        sha = file_sha256(source) if source and Path(source).is_file() else None
+        sha = sha256_file(source) if source and Path(source).is_file() else None
         card = {"config": c.to_dict(), "llr_scale": float(model.log_llr_scale.detach().exp()), "source": source,
                 "source_sha256": sha,
                 "opset": OPSET, "torch": torch.__version__,
