@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from soundsafe.atomic import atomic_dir
@@ -22,7 +23,7 @@ from soundsafe.errors import IngestError
 from soundsafe.manifest import MANIFEST_NAME, assign_splits, sha256_file, write_manifest
 from soundsafe.progress import progress
 
-__all__ = ["IngestError", "ingest_folder"]
+__all__ = ["IngestError", "ingest_folder", "write_track"]
 
 _LIST_FIELDS = ("writers", "publishers", "territories")
 
@@ -50,6 +51,24 @@ def _load_metadata(csv_path: Path) -> dict[str, dict[str, Any]]:
     return records
 
 
+def write_track(out_dir: Path, source: str, audio: np.ndarray, sr: int, sample_rate: int,
+                record: dict[str, Any] | None, prefix: str = "ing") -> dict[str, Any]:
+    """Resample ``audio`` to ``sample_rate``, write it as ``out_dir/audio/<id>.wav`` (16-bit) and return its
+    manifest row (without ``split``). The id is a hash of ``source``, so it is stable across runs."""
+    audio = resample(audio, sr, sample_rate)
+    track_id = f"{prefix}-" + hashlib.sha1(source.encode()).hexdigest()[:12]
+    dest = out_dir / "audio" / f"{track_id}.wav"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    write_wav(dest, audio, sample_rate)
+    return {
+        "track_id": track_id, "path": f"audio/{dest.name}", "source": source,
+        "duration_s": audio.shape[0] / sample_rate, "sample_rate": sample_rate,
+        "channels": audio.shape[1], "num_frames": audio.shape[0], "sha256": sha256_file(dest),
+        "isrc": (record or {}).get("isrc", ""), "title": (record or {}).get("title", Path(source).stem),
+        "metadata": json.dumps(record, sort_keys=True, ensure_ascii=False) if record else "",
+    }
+
+
 def ingest_folder(src: Path, out_dir: Path, sample_rate: int = 44100, metadata_csv: Path | None = None,
                   splits: dict[str, float] | None = None) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """Ingest ``src`` into ``out_dir`` (replaced atomically). Returns the manifest and the rejected files."""
@@ -74,18 +93,7 @@ def ingest_folder(src: Path, out_dir: Path, sample_rate: int = 44100, metadata_c
                 rejected.append((rel, str(exc)))
                 print(f"ingest: skipped {rel}: {exc}", file=sys.stderr)
                 continue
-            audio = resample(audio, sr, sample_rate)
-            track_id = "ing-" + hashlib.sha1(rel.encode()).hexdigest()[:12]
-            dest = tmp / "audio" / f"{track_id}.wav"
-            write_wav(dest, audio, sample_rate)
-            record = metadata.get(rel)
-            rows.append({
-                "track_id": track_id, "path": f"audio/{dest.name}", "source": rel,
-                "duration_s": audio.shape[0] / sample_rate, "sample_rate": sample_rate,
-                "channels": audio.shape[1], "num_frames": audio.shape[0], "sha256": sha256_file(dest),
-                "isrc": (record or {}).get("isrc", ""), "title": (record or {}).get("title", Path(rel).stem),
-                "metadata": json.dumps(record, sort_keys=True, ensure_ascii=False) if record else "",
-            })
+            rows.append(write_track(tmp, rel, audio, sr, sample_rate, metadata.get(rel)))
         if not rows:
             raise IngestError(f"{src}: none of the {len(files)} audio files could be read")
         df = pd.DataFrame(rows)

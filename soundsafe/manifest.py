@@ -8,6 +8,7 @@ Columns (Parquet): ``track_id`` (unique), ``path`` (audio file, relative to the 
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -17,8 +18,8 @@ from soundsafe.atomic import atomic_path
 from soundsafe.checksum import sha256_file
 from soundsafe.errors import ManifestError
 
-__all__ = ["COLUMNS", "MANIFEST_NAME", "ManifestError", "assign_splits", "audio_path", "read_manifest",
-           "sha256_file", "write_manifest"]
+__all__ = ["COLUMNS", "MANIFEST_NAME", "ManifestError", "assign_splits", "audio_path", "hash_splits",
+           "read_manifest", "sha256_file", "write_manifest"]
 
 MANIFEST_NAME = "manifest.parquet"
 COLUMNS = ("track_id", "path", "split", "source", "duration_s", "sample_rate", "channels", "num_frames", "sha256",
@@ -52,6 +53,24 @@ def read_manifest(path: str | os.PathLike[str]) -> pd.DataFrame:
 def audio_path(manifest_path: str | os.PathLike[str], relative: str) -> Path:
     """Where a manifest row's audio file is: paths are relative to the manifest's folder."""
     return Path(manifest_path).parent / relative
+
+
+def hash_splits(sources: list[str], fractions: dict[str, float]) -> dict[str, str]:
+    """Split by a hash of each source's name: a source's split never depends on the others, so adding
+    files to a corpus (a package update) moves no track between splits. Fractions hold in expectation."""
+    total = sum(fractions.values())
+    if total <= 0:
+        raise ValueError(f"split fractions must add up to a positive number, got {fractions}")
+    bounds, cumulative = [], 0.0
+    for name in ("test", "val", *[n for n in fractions if n not in ("test", "val")]):
+        if name in fractions:
+            cumulative += fractions[name] / total
+            bounds.append((cumulative, name))
+    result = {}
+    for source in dict.fromkeys(sources):
+        u = int(hashlib.sha256(source.encode()).hexdigest()[:15], 16) / 16**15
+        result[source] = next((name for bound, name in bounds if u < bound), bounds[-1][1])
+    return result
 
 
 def assign_splits(sources: list[str], fractions: dict[str, float]) -> dict[str, str]:

@@ -76,4 +76,9 @@ ATTACKS = (
         "medium": [("gain", "-6dB"), ("opus", "64k"), ("aac", "128k")],
         "strong": [("resample", "22.05kHz"), ("opus", "32k"), ("aac", "64k")],
     }, "medium"),
+    _chain("mp3_noise", "a lossy copy played or streamed through a noisy path: MP3, then white noise", {
+        "128k+40dB": [("mp3", "128k"), ("white_noise", "40dB")],
+        "128k+30dB": [("mp3", "128k"), ("white_noise", "30dB")],
+        "64k+20dB": [("mp3", "64k"), ("white_noise", "20dB")],
+    }, "128k+30dB"),
 )

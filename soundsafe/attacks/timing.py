@@ -18,7 +18,7 @@ from soundsafe.attacks.base import Attack, AttackInputError, Strength, match_len
 
 __all__ = ["ATTACKS"]
 
-_FACTORS = (0.99, 1.01, 0.95, 1.05, 0.9, 1.1, 0.8, 1.2, 0.75, 1.25)  # ±1 … ±25 %; AudioMarkBench uses 0.8…1.2
+_FACTORS = (0.99, 1.01, 0.98, 1.02, 0.95, 1.05, 0.9, 1.1, 0.8, 1.2, 0.75, 1.25)  # ±1…±25 %; AudioMarkBench: 0.8…1.2
 _SEMITONES = (0.1, -0.1, 0.5, -0.5, 1.0, -1.0, 2.0, -2.0)  # ±10 cents … ±2 semitones
 
 

@@ -5,7 +5,10 @@ A tool is described by two command templates and a regex:
 - ``embed``: e.g. ``audiowmark add {input} {output} {payload}``: ``{input}``/``{output}`` are WAV paths, and
   ``{payload}`` the message as hex (``{bits}`` is its length in bits);
 - ``detect``: e.g. ``audiowmark get {input}``, whose standard output (and error) is searched with
-- ``payload_regex``: a regex with a named group ``payload`` (hex) for each message the tool reports.
+- ``payload_regex``: a regex with a named group ``payload`` (hex) for each message the tool reports, and
+  optionally a group ``score``: reports scoring below ``min_score`` are candidates, not detections;
+- ``detect_speed`` (optional): the detect template to use on audio whose speed may have changed (audiowmark's
+  ``--detect-speed``); the evaluation uses it on its speed and time-stretch attacks.
 
 The first token of a template is the program (looked up on ``PATH``); templates are split like a shell would
 (``shlex``) and run without a shell, so paths with spaces are safe.
@@ -25,7 +28,8 @@ import numpy as np
 
 from soundsafe.audio.io import read_audio, resample, write_wav
 
-__all__ = ["AUDIOWMARK", "ExternalTool", "ExternalToolError", "bits_to_hex", "hex_to_bits"]
+__all__ = ["AUDIOWMARK", "ExternalTool", "ExternalToolError", "Report", "bits_to_hex", "hex_to_bits",
+           "missing_tool_hint"]
 
 
 class ExternalToolError(RuntimeError):
@@ -47,6 +51,14 @@ def hex_to_bits(text: str, bits: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class Report:
+    """One message a tool reports, with its score (NaN when the tool gives none)."""
+
+    bits: np.ndarray
+    score: float
+
+
+@dataclass(frozen=True)
 class ExternalTool:
     """An external watermarker: command templates, the payload regex, and what it carries."""
 
@@ -57,6 +69,8 @@ class ExternalTool:
     payload_bits: int = 128
     bits_per_second: float = float("nan")  # the tool's raw rate, when known (for the report)
     timeout_s: float = 600.0
+    detect_speed: str = ""
+    min_score: float = float("-inf")
 
     @property
     def program(self) -> str:
@@ -65,6 +79,22 @@ class ExternalTool:
     def available(self) -> bool:
         """Whether both templates' programs can be found."""
         return all(shutil.which(shlex.split(t)[0]) for t in (self.embed, self.detect))
+
+    def reports(self, audio: np.ndarray, sr: int, speed_search: bool = False) -> list[Report]:
+        """Every message the tool reports in ``audio``, best first as the tool orders them (candidates below
+        ``min_score`` included; :meth:`read_audio_payloads` keeps only the detections)."""
+        x = audio if audio.ndim == 2 else audio[:, None]
+        template = self.detect_speed if speed_search and self.detect_speed else self.detect
+        with tempfile.TemporaryDirectory(prefix="soundsafe-ext-") as tmp:
+            src = Path(tmp) / "in.wav"
+            write_wav(src, x, sr, subtype="FLOAT")
+            text = self._run(template, input=str(src), bits=str(self.payload_bits))
+        out = []
+        for m in re.finditer(self.payload_regex, text):
+            score = m.groupdict().get("score")
+            out.append(Report(hex_to_bits(m.group("payload"), self.payload_bits),
+                              float(score) if score is not None else float("nan")))
+        return out
 
     def _run(self, template: str, **values: str) -> str:
         argv = [part.format(**values) for part in shlex.split(template)]
@@ -101,23 +131,33 @@ class ExternalTool:
         out = np.pad(out[: x.shape[0]], ((0, max(0, x.shape[0] - out.shape[0])), (0, 0))).astype(np.float32)
         return out if audio.ndim == 2 else out[:, 0]
 
-    def read_audio_payloads(self, audio: np.ndarray, sr: int) -> list[np.ndarray]:
-        """Every payload the tool reports in ``audio`` (empty when it finds none)."""
-        x = audio if audio.ndim == 2 else audio[:, None]
-        with tempfile.TemporaryDirectory(prefix="soundsafe-ext-") as tmp:
-            src = Path(tmp) / "in.wav"
-            write_wav(src, x, sr, subtype="FLOAT")
-            text = self._run(self.detect, input=str(src), bits=str(self.payload_bits))
-        return [hex_to_bits(m.group("payload"), self.payload_bits)
-                for m in re.finditer(self.payload_regex, text)]
+    def read_audio_payloads(self, audio: np.ndarray, sr: int, speed_search: bool = False) -> list[np.ndarray]:
+        """Every payload the tool detects in ``audio`` (empty when it finds none)."""
+        return [r.bits for r in self.reports(audio, sr, speed_search)
+                if not r.score < self.min_score]  # NaN scores (none given) count
+
+
+def missing_tool_hint(tool: ExternalTool) -> str:
+    """What to do when ``tool`` is not installed."""
+    if tool.name == "audiowmark":
+        return ("audiowmark is not on PATH: build it from its source (https://github.com/swesterfeld/audiowmark, "
+                "GPL-3; `./autogen.sh && ./configure && make install`, needs libfftw3, libsndfile, libgcrypt, "
+                "libzita-resampler, libmpg123), or name the binary with --external-bin")
+    return f"{tool.program!r} is not on PATH: install it, or fix the command template"
 
 
 # audiowmark (https://github.com/swesterfeld/audiowmark): 128-bit payloads; `get` prints lines such as
-# "pattern  0:05 0123456789abcdef0123456789abcdef 1.325 0.000 A".
+# "pattern  0:05 0123456789abcdef0123456789abcdef 1.325 0.000 A" (time, message, sync score, decoding error,
+# block type), best first. Patterns under its own sync threshold (0.35) are its n-best candidates, printed
+# anyway; its README has the user look each message up in a database, so recovery is scored as "the embedded
+# message is among the reported ones" and detection (false reads) as "a pattern above the sync threshold".
 AUDIOWMARK = ExternalTool(
     name="audiowmark",
     embed="audiowmark add {input} {output} {payload}",
     detect="audiowmark get {input}",
-    payload_regex=r"pattern\s+(?:\S+\s+)?(?P<payload>[0-9a-f]{32})\b",
+    detect_speed="audiowmark get --detect-speed {input}",
+    payload_regex=r"pattern\s+(?:\S+\s+)?(?P<payload>[0-9a-f]{32})\s+(?P<score>[0-9.]+)",
     payload_bits=128,
+    bits_per_second=1.3,  # net: one 128-bit message per data block (the figure issue 19 quotes)
+    min_score=0.35,
 )

@@ -4,6 +4,9 @@
 - ``standard``: every family at the strengths the public benchmarks quote (RAW-Bench, AudioMarkBench): codecs at
   three bitrates, noise from 40 to 10 dB SNR, filters, resampling, dynamics, reverb, time edits, concert and
   layered chains;
+- ``real``: issue 18's set for real music (what the ``local`` profile measures, SoundSafe and audiowmark side
+  by side): codecs, resampling, noise, filters, level, speed / time-stretch / pitch, reverb, EQ, dynamics and
+  MP3 + noise;
 - ``full``: every registered attack at every strength.
 
 A set may also be written out as a comma list: ``clean,mp3:128k,white_noise:20dB``.
@@ -31,6 +34,13 @@ SETS: dict[str, list[str]] = {
         "speed:+1%", "time_stretch:+1%", "time_stretch:+5%", "pitch_shift:+10c", "pitch_shift:+100c",
         "crop:keep50%", "time_shift",
         "crowd", "concert", "layered", "radio", "reupload",
+    ],
+    "real": [
+        "clean",
+        "mp3:128k", "mp3:64k", "aac:128k", "opus:64k", "resample:22.05kHz",
+        "white_noise:20dB", "lowpass:5kHz", "gain:-6dB",
+        "speed:+2%", "speed:-2%", "time_stretch:+2%", "time_stretch:-2%", "pitch_shift:+50c", "pitch_shift:-50c",
+        "reverb:club", "eq:±6dB", "compressor:medium", "limiter:-3dB", "mp3_noise:128k+30dB",
     ],
 }
 

@@ -3,14 +3,20 @@
 For each system and clip: embed once (timed), score imperceptibility against the original, then for each attack
 point read the attacked marked clip (bit accuracy, presence, ISRC, share of fields, full payload) and, for the
 points in ``unmarked``, the attacked *unmarked* clip (false positives). Recovery curves: random excerpts of
-each length from marked (attacked) clips, read alone: the share that yields the ISRC and the full payload.
+each length from marked (attacked) clips, read alone: the share that yields the ISRC and the whole record. An
+excerpt as long as the clip is the clip itself (one read, the robustness read). External tools "yield the ISRC"
+when their one message is recovered exactly. Speed and time-stretch points run a tool's speed search
+(audiowmark ``--detect-speed``); SoundSafe's detector has none.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,11 +29,11 @@ from soundsafe.attacks import apply_attack
 from soundsafe.attacks.registry import get_attack
 from soundsafe.audio.io import AUDIO_EXTENSIONS, read_audio
 from soundsafe.evaluation.quality import imperceptibility
-from soundsafe.evaluation.systems import Watermarker, bit_accuracy, same_isrc
+from soundsafe.evaluation.systems import Reading, Watermarker, bit_accuracy
 from soundsafe.progress import progress
 
-__all__ = ["AttackPoint", "Clip", "EvaluationTables", "clips_from_folder", "clips_from_manifest", "parse_points",
-           "run_evaluation"]
+__all__ = ["AttackPoint", "Clip", "EvaluationTables", "clips_from_folder", "clips_from_manifest", "compact_record",
+           "parse_points", "run_evaluation"]
 
 
 @dataclass(frozen=True)
@@ -72,18 +78,42 @@ def parse_points(spec: dict[str, Sequence[str]] | Sequence[str]) -> list[AttackP
     return points
 
 
-def clips_from_manifest(manifest: Path, split: str, max_seconds: float, limit: int | None = None) -> list[Clip]:
-    """The ``split`` tracks of a corpus manifest (first ``max_seconds`` of each) with their rights records."""
+def compact_record(record: dict[str, Any], title_chars: int = 32) -> dict[str, Any]:
+    """Issue 19's "whole record": the ISRC, a ``title_chars``-character title and the display artist (~40
+    bytes), which a minute of audio can carry; the full rights record needs a ~2-minute schedule cycle."""
+    title = str(record.get("title", ""))[:title_chars].ljust(title_chars, ".")
+    return {"isrc": record["isrc"], "title": title, "display_artist": record.get("display_artist", "Unknown")}
+
+
+def _clip_start(audio: np.ndarray, frames: int, how: str, rng: np.random.Generator) -> int:
+    if how == "first" or audio.shape[0] <= frames:
+        return 0
+    if how != "random":
+        raise ValueError(f"clip start {how!r}: use 'first' or 'random'")
+    return int(rng.integers(0, audio.shape[0] - frames + 1))
+
+
+def clips_from_manifest(manifest: Path, split: str, max_seconds: float, limit: int | None = None,
+                        start: str = "first", record: str = "full", seed: int = 0) -> list[Clip]:
+    """The ``split`` tracks of a corpus manifest with their rights records: ``max_seconds`` of each from its
+    start (``start="first"``) or from a seeded random offset (``"random"``: a random excerpt of the track);
+    ``record="compact"`` carries :func:`compact_record` instead of the whole rights record."""
     from soundsafe.manifest import audio_path, read_manifest
 
+    if record not in ("full", "compact"):
+        raise ValueError(f"record {record!r}: use 'full' or 'compact'")
     df = read_manifest(manifest)
     rows = df[df["split"] == split]
     if rows.empty:
         raise ValueError(f"{manifest}: no tracks in split {split!r} (splits: {sorted(df['split'].unique())})")
     clips = []
-    for _, row in rows.head(limit).iterrows():
+    for index, (_, row) in enumerate(rows.head(limit).iterrows()):
         audio, sr = read_audio(audio_path(manifest, row["path"]))
-        clips.append(Clip(Path(row["path"]).stem, audio[: int(max_seconds * sr)], sr, json.loads(row["metadata"])))
+        frames = int(max_seconds * sr)
+        first = _clip_start(audio, frames, start, np.random.default_rng([seed, index]))
+        meta = json.loads(row["metadata"])
+        clips.append(Clip(Path(row["path"]).stem, audio[first: first + frames], sr,
+                          compact_record(meta) if record == "compact" else meta))
     return clips
 
 
@@ -113,56 +143,116 @@ class EvaluationTables:
     recovery: pd.DataFrame  # system, point, seconds, clip, isrc_ok, complete
 
 
+RECOVERY_COLUMNS = ["system", "clip", "point", "seconds", "isrc_ok", "complete"]
+SPEED_SEARCH_ATTACKS = ("speed", "time_stretch")  # a tool's speed search (audiowmark --detect-speed) runs on these
+
+
+@dataclass(frozen=True)
+class _Plan:
+    points: tuple[AttackPoint, ...]
+    unmarked: tuple[AttackPoint, ...]
+    recovery_points: tuple[AttackPoint, ...]
+    recovery_seconds: tuple[float, ...]
+    recovery_tries: int
+    with_pesq: bool
+    seed: int
+
+
+def _evaluate_clip(system: Watermarker, clip: Clip, i: int, plan: _Plan) -> tuple[list, list, list, list]:
+    """Every measurement of one system on one clip (one unit of work, run in a worker process)."""
+    quality, robust, false_rows, recovery = [], [], [], []
+    clip_seed = plan.seed * 100_003 + i
+    started = time.perf_counter()
+    embedded = system.embed(clip.audio, clip.sr, clip.record, clip_seed)
+    embed_s = time.perf_counter() - started
+    quality.append({"system": system.name, "clip": clip.name, "seconds": clip.audio.shape[0] / clip.sr,
+                    "embed_s": embed_s, **imperceptibility(clip.audio, embedded.audio, clip.sr, plan.with_pesq),
+                    **({"payload_cycle_s": embedded.payload_cycle_s} if embedded.payload_cycle_s else {})})
+    whole: dict[str, tuple[np.ndarray, Reading]] = {}  # point → (attacked clip, its read), reused by recovery
+    for k, point in enumerate(plan.points):
+        attacked = point.apply(embedded.audio, clip.sr, clip_seed + k)
+        started = time.perf_counter()
+        reading = system.read(attacked, clip.sr, speed_search=point.attack in SPEED_SEARCH_ATTACKS)
+        whole[point.label] = (attacked, reading)
+        row = {"system": system.name, "clip": clip.name, "point": point.label, "attack": point.attack or "clean",
+               "strength": point.strength or "", "family": point.family,
+               "bit_acc": bit_accuracy(embedded.bits, reading, align=point.family == "time"),
+               "detected": reading.detected,
+               "score": reading.score, "read_s": time.perf_counter() - started}
+        if system.identifies:
+            isrc_ok, complete = system.identified(embedded, reading, clip.record)
+            row.update(isrc_ok=isrc_ok, complete=complete)
+        if system.carries_fields:
+            row.update(field_share=len(reading.fields) / max(len(clip.record), 1))
+        robust.append(row)
+    for k, point in enumerate(plan.unmarked):
+        reading = system.read(point.apply(clip.audio, clip.sr, clip_seed + k), clip.sr,
+                              speed_search=point.attack in SPEED_SEARCH_ATTACKS)
+        false_rows.append({"system": system.name, "clip": clip.name, "point": point.label,
+                           "detected": reading.detected, "score": reading.score,
+                           "fields": len(reading.fields)})
+    if system.identifies:
+        rng = np.random.default_rng(clip_seed)
+        clip_s = clip.audio.shape[0] / clip.sr
+        for k, point in enumerate(plan.recovery_points):
+            if point.label in whole:
+                attacked, whole_read = whole[point.label]
+            else:
+                attacked = point.apply(embedded.audio, clip.sr, clip_seed + 7919 + k)
+                whole_read = None
+            speed_search = point.attack in SPEED_SEARCH_ATTACKS
+            for seconds in plan.recovery_seconds:
+                if seconds >= clip_s - 1e-6:  # the whole (attacked) clip: one read, the robustness one if made
+                    reading = whole_read or system.read(attacked, clip.sr, speed_search=speed_search)
+                    isrc_ok, complete = system.identified(embedded, reading, clip.record)
+                    recovery.append({"system": system.name, "clip": clip.name, "point": point.label,
+                                     "seconds": seconds, "isrc_ok": isrc_ok, "complete": complete})
+                    continue
+                n = int(seconds * clip.sr)
+                if n > attacked.shape[0]:
+                    continue
+                for _ in range(plan.recovery_tries):
+                    start = int(rng.integers(0, attacked.shape[0] - n + 1))
+                    reading = system.read(attacked[start: start + n], clip.sr, speed_search=speed_search)
+                    isrc_ok, complete = system.identified(embedded, reading, clip.record)
+                    recovery.append({"system": system.name, "clip": clip.name, "point": point.label,
+                                     "seconds": seconds, "isrc_ok": isrc_ok, "complete": complete})
+    return quality, robust, false_rows, recovery
+
+
+def _worker_init() -> None:
+    # one thread per worker process: the workers are the parallelism
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+
+
 def run_evaluation(clips: Sequence[Clip], systems: Sequence[Watermarker], points: Sequence[AttackPoint],
                    unmarked: Sequence[AttackPoint], recovery_points: Sequence[AttackPoint],
                    recovery_seconds: Sequence[float], recovery_tries: int, with_pesq: bool = True,
-                   seed: int = 0) -> EvaluationTables:
-    """Measure every system on every clip (see the module docs); deterministic for a given ``seed``."""
-    quality, robust, false_rows, recovery = [], [], [], []
+                   seed: int = 0, workers: int = 1) -> EvaluationTables:
+    """Measure every system on every clip (see the module docs); deterministic for a given ``seed``.
+
+    ``workers`` > 1 runs the (system, clip) pairs in that many processes (0: one per CPU core); the tables are
+    the same as with one (each pair's randomness comes from its own seed), in the same order.
+    """
+    plan = _Plan(tuple(points), tuple(unmarked), tuple(recovery_points), tuple(recovery_seconds),
+                 recovery_tries, with_pesq, seed)
     work = [(s, i) for s in systems for i in range(len(clips))]
-    for system, i in progress(work, desc="evaluate", total=len(work), unit="clip"):
-        clip = clips[i]
-        clip_seed = seed * 100_003 + i
-        started = time.perf_counter()
-        embedded = system.embed(clip.audio, clip.sr, clip.record, clip_seed)
-        embed_s = time.perf_counter() - started
-        quality.append({"system": system.name, "clip": clip.name, "seconds": clip.audio.shape[0] / clip.sr,
-                        "embed_s": embed_s, **imperceptibility(clip.audio, embedded.audio, clip.sr, with_pesq),
-                        **({"payload_cycle_s": embedded.payload_cycle_s} if embedded.payload_cycle_s else {})})
-        for k, point in enumerate(points):
-            attacked = point.apply(embedded.audio, clip.sr, clip_seed + k)
-            started = time.perf_counter()
-            reading = system.read(attacked, clip.sr)
-            row = {"system": system.name, "clip": clip.name, "point": point.label, "attack": point.attack or "clean",
-                   "strength": point.strength or "", "family": point.family,
-                   "bit_acc": bit_accuracy(embedded.bits, reading, align=point.family == "time"),
-                   "detected": reading.detected,
-                   "score": reading.score, "read_s": time.perf_counter() - started}
-            if system.carries_fields:
-                row.update(isrc_ok=same_isrc(reading.fields.get("isrc"), clip.record["isrc"]),
-                           field_share=len(reading.fields) / max(len(clip.record), 1),
-                           complete=reading.complete)
-            robust.append(row)
-        for k, point in enumerate(unmarked):
-            reading = system.read(point.apply(clip.audio, clip.sr, clip_seed + k), clip.sr)
-            false_rows.append({"system": system.name, "clip": clip.name, "point": point.label,
-                               "detected": reading.detected, "score": reading.score,
-                               "fields": len(reading.fields)})
-        if system.carries_fields:
-            rng = np.random.default_rng(clip_seed)
-            for k, point in enumerate(recovery_points):
-                attacked = point.apply(embedded.audio, clip.sr, clip_seed + k)
-                for seconds in recovery_seconds:
-                    n = int(seconds * clip.sr)
-                    if n > attacked.shape[0]:
-                        continue
-                    for _ in range(recovery_tries):
-                        start = int(rng.integers(0, attacked.shape[0] - n + 1))
-                        reading = system.read(attacked[start: start + n], clip.sr)
-                        recovery.append({"system": system.name, "clip": clip.name, "point": point.label,
-                                         "seconds": seconds,
-                                         "isrc_ok": same_isrc(reading.fields.get("isrc"), clip.record["isrc"]),
-                                         "complete": reading.complete})
+    workers = min(workers or os.cpu_count() or 1, len(work))
+    results: list[tuple[list, list, list, list]] = [([], [], [], [])] * len(work)
+    if workers <= 1:
+        for n, (system, i) in enumerate(progress(work, desc="evaluate", total=len(work), unit="clip")):
+            results[n] = _evaluate_clip(system, clips[i], i, plan)
+    else:
+        context = multiprocessing.get_context("spawn")  # torch and fork do not mix well
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init) as pool:
+            futures = {pool.submit(_evaluate_clip, system, clips[i], i, plan): n for n, (system, i) in enumerate(work)}
+            for future in progress(as_completed(futures), desc="evaluate", total=len(work), unit="clip"):
+                results[futures[future]] = future.result()
+    quality, robust, false_rows, recovery = ([row for r in results for row in r[j]] for j in range(4))
     return EvaluationTables(pd.DataFrame(quality), pd.DataFrame(robust), pd.DataFrame(false_rows),
-                            pd.DataFrame(recovery, columns=["system", "clip", "point", "seconds", "isrc_ok",
-                                                            "complete"]))
+                            pd.DataFrame(recovery, columns=RECOVERY_COLUMNS))

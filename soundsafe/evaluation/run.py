@@ -7,7 +7,9 @@ plot data (``bit_accuracy.csv``, ``recovery_curve.csv``) and ``figures/*.png``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -22,6 +24,8 @@ from soundsafe.evaluation.cost import inference_cost, projection
 from soundsafe.evaluation.harness import Clip, parse_points, run_evaluation
 from soundsafe.evaluation.report import plot_bit_accuracy, plot_cost, plot_quality, plot_recovery, write_html
 from soundsafe.evaluation.summary import (
+    excerpt_markdown,
+    excerpt_table,
     flat_metrics,
     point_table,
     quality_table,
@@ -31,7 +35,7 @@ from soundsafe.evaluation.summary import (
 )
 from soundsafe.evaluation.systems import EchoSystem, ExternalSystem, SoundSafeSystem, Watermarker
 
-__all__ = ["EvaluationSettings", "build_systems", "evaluate_to"]
+__all__ = ["EvaluationSettings", "build_systems", "evaluate_to", "external_tool", "missing_external"]
 
 
 @dataclass
@@ -41,16 +45,19 @@ class EvaluationSettings:
     split: str = "test"
     max_seconds: float = 20.0
     max_clips: int = 0
+    clip_start: str = "first"
+    record: str = "full"
     attacks: str | list[str] = "standard"
     unmarked: list[str] = field(default_factory=lambda: ["clean", "mp3:128k", "white_noise:20dB"])
-    recovery_attacks: list[str] = field(default_factory=lambda: ["clean", "mp3:128k"])
+    recovery_attacks: str | list[str] = field(default_factory=lambda: ["clean", "mp3:128k"])
     recovery_seconds: list[float] = field(default_factory=lambda: [2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0])
     recovery_tries: int = 3
     pesq: bool = True
     baselines: list[str] = field(default_factory=lambda: ["echo", "tse"])
-    external: list[dict[str, Any]] = field(default_factory=list)
+    external: list[Any] = field(default_factory=list)
     cost_seconds: float = 60.0
     threads: int = 1
+    workers: int = 1
     seed: int = 0
     projection: dict[str, Any] = field(default_factory=dict)
 
@@ -65,12 +72,18 @@ class EvaluationSettings:
     def attack_list(self) -> list[str]:
         return resolve_set(self.attacks) if isinstance(self.attacks, str) else list(self.attacks)
 
+    def recovery_list(self) -> list[str]:
+        """``recovery_attacks``: a list, or ``all`` (every attack point of the set)."""
+        return self.attack_list() if self.recovery_attacks == "all" else (
+            resolve_set(self.recovery_attacks) if isinstance(self.recovery_attacks, str)
+            else list(self.recovery_attacks))
+
 
 def build_systems(settings: EvaluationSettings, model: Any = None,
                   notes: list[str] | None = None) -> list[Watermarker]:
     """SoundSafe, the configured echo baselines and the external tools that are installed (others noted)."""
     from soundsafe.baselines.echo import ECHO, TIME_SPREAD_ECHO
-    from soundsafe.baselines.external import AUDIOWMARK, ExternalTool
+    from soundsafe.baselines.external import missing_tool_hint
 
     systems: list[Watermarker] = [SoundSafeSystem(model)]
     presets = {"echo": (ECHO, "echo_hiding"), "tse": (TIME_SPREAD_ECHO, "time_spread_echo")}
@@ -79,12 +92,35 @@ def build_systems(settings: EvaluationSettings, model: Any = None,
             raise ValueError(f"unknown baseline {name!r}; known: {', '.join(presets)}")
         systems.append(EchoSystem(presets[name][0], presets[name][1]))
     for spec in settings.external:
-        tool = AUDIOWMARK if spec == "audiowmark" or spec == {"name": "audiowmark"} else ExternalTool(**spec)
+        tool = external_tool(spec)
         if tool.available():
             systems.append(ExternalSystem(tool))
         elif notes is not None:
-            notes.append(f"external tool {tool.name!r} skipped: {tool.program!r} is not installed")
+            notes.append(f"external tool {tool.name!r} MISSING (its row reads 'not installed'): "
+                         f"{missing_tool_hint(tool)}")
     return systems
+
+
+def external_tool(spec: str | Mapping[str, Any]) -> Any:
+    """An ``evaluate.external`` entry as a tool: ``audiowmark``, ``{name: audiowmark, bin: PATH}`` (the preset
+    with another binary), or a full :class:`~soundsafe.baselines.external.ExternalTool` description."""
+    from soundsafe.baselines.external import AUDIOWMARK, ExternalTool
+
+    if spec == "audiowmark":
+        return AUDIOWMARK
+    if not isinstance(spec, Mapping):
+        raise ValueError(f"unknown external tool {spec!r}: use 'audiowmark' or a mapping of ExternalTool fields")
+    if spec.get("name") == "audiowmark" and set(spec) <= {"name", "bin"}:
+        program = str(spec.get("bin") or "audiowmark")
+        swap = {k: getattr(AUDIOWMARK, k).replace("audiowmark", shlex.quote(program), 1)
+                for k in ("embed", "detect", "detect_speed")}
+        return dataclasses.replace(AUDIOWMARK, **swap)
+    return ExternalTool(**spec)
+
+
+def missing_external(settings: EvaluationSettings) -> list[str]:
+    """Names of the configured external tools that are not installed (their rows are marked missing)."""
+    return [t.name for t in map(external_tool, settings.external) if not t.available()]
 
 
 def _projection(training: list[dict[str, Any]], phase_batches: Mapping[str, tuple[int, int]],
@@ -105,8 +141,9 @@ def evaluate_to(out_dir: Path, clips: Sequence[Clip], settings: EvaluationSettin
     systems = build_systems(settings, model, notes)
     points = parse_points(settings.attack_list())
     tables = run_evaluation(clips, systems, points, parse_points(settings.unmarked),
-                            parse_points(settings.recovery_attacks), settings.recovery_seconds,
-                            settings.recovery_tries, with_pesq=settings.pesq, seed=settings.seed)
+                            parse_points(settings.recovery_list()), settings.recovery_seconds,
+                            settings.recovery_tries, with_pesq=settings.pesq, seed=settings.seed,
+                            workers=settings.workers)
     soundsafe = systems[0]
     assert isinstance(soundsafe, SoundSafeSystem)
     longest = max(clips, key=lambda c: c.audio.shape[0])
@@ -119,7 +156,13 @@ def evaluate_to(out_dir: Path, clips: Sequence[Clip], settings: EvaluationSettin
     projected = _projection(training, phase_batches or {}, full_steps or {}, settings) if full_steps else []
     metrics = flat_metrics(tables, cost, training, projected)
     bits = {s.name: s.bits_per_second for s in systems}
-    summary = summary_markdown(summary_rows(tables, metrics, bits))
+    missing = missing_external(settings)
+    summary = summary_markdown(summary_rows(tables, metrics, bits, missing=missing))
+    excerpts = excerpt_table(tables, missing)
+    if not tables.recovery.empty:
+        summary += ("\nPer attack point: the share of random excerpts that yield the ISRC (for an external tool: "
+                    "its 128-bit message, recovered exactly), of whole-clip reads that yield the whole record, "
+                    "and bit accuracy.\n\n" + excerpt_markdown(excerpts))
     if notes:
         summary += "\n" + "\n".join(f"- {n}" for n in notes) + "\n"
     summary += ("\nbits: bit accuracy at the read grid the system found (50 % = chance); TPR: marked reads that "
@@ -136,6 +179,7 @@ def evaluate_to(out_dir: Path, clips: Sequence[Clip], settings: EvaluationSettin
         tables.robustness.to_csv(tmp / "robustness.csv", index=False)
         tables.unmarked.to_csv(tmp / "unmarked.csv", index=False)
         tables.recovery.to_csv(tmp / "recovery.csv", index=False)
+        excerpts.to_csv(tmp / "excerpts.csv", index=False)
         points_df.to_csv(tmp / "bit_accuracy.csv", index=False)
         rec.to_csv(tmp / "recovery_curve.csv", index=False)
         write_json(tmp / "cost.json", {"inference": cost, "training": training, "projection": projected})
@@ -146,6 +190,7 @@ def evaluate_to(out_dir: Path, clips: Sequence[Clip], settings: EvaluationSettin
         sections: list[tuple[str, Any]] = [
             ("Summary", summary),
             ("Imperceptibility: mean and 95 % confidence interval over clips", quality_table(tables)),
+            ("Excerpts that yield the ISRC / the whole record, per attack point", excerpts),
             ("Bit accuracy vs attack strength", figures / "bit_accuracy.png"),
             ("Imperceptibility per clip", figures / "quality.png"),
         ]

@@ -28,7 +28,8 @@ def run(ctx: StepContext) -> dict[str, float]:
     settings = EvaluationSettings.from_params(ctx.params["evaluate"])
     torch.manual_seed(settings.seed)
     clips = clips_from_manifest(ctx.path("data/validated") / MANIFEST_NAME, settings.split, settings.max_seconds,
-                                limit=settings.max_clips or None)
+                                limit=settings.max_clips or None, start=settings.clip_start,
+                                record=settings.record, seed=settings.seed)
     params = load_params(ctx.root / "params.yaml")
     full = {phase: resolve_section(params, phase, "full") for phase in PHASES}
     batches = {p: (int(ctx.params[p].get("batch", 8)), int(full[p].get("batch", 8))) for p in PHASES}

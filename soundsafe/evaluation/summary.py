@@ -15,6 +15,8 @@ from soundsafe.evaluation.quality import mean_ci
 __all__ = [
     "HEADLINE_POINTS",
     "QUALITY_METRICS",
+    "excerpt_markdown",
+    "excerpt_table",
     "flat_metrics",
     "point_table",
     "recovery_table",
@@ -50,7 +52,9 @@ def recovery_table(tables: EvaluationTables) -> pd.DataFrame:
     """Per system × attack point × excerpt length: the share of reads that give the ISRC and the full payload."""
     if tables.recovery.empty:
         return pd.DataFrame(columns=["system", "point", "seconds", "isrc_rate", "full_rate", "tries"])
-    g = tables.recovery.groupby(["system", "point", "seconds"], sort=True)
+    r = tables.recovery.assign(complete=pd.to_numeric(tables.recovery["complete"], errors="coerce"),
+                               isrc_ok=tables.recovery["isrc_ok"].astype(float))
+    g = r.groupby(["system", "point", "seconds"], sort=True)
     return g.agg(isrc_rate=("isrc_ok", "mean"), full_rate=("complete", "mean"),
                  tries=("isrc_ok", "size")).reset_index()
 
@@ -85,6 +89,11 @@ def flat_metrics(tables: EvaluationTables, cost: dict[str, float], training: Seq
         out[f"{system}.fpr"] = float(u["detected"].mean())
         out[f"{system}.false_field_reads"] = float((u["fields"] > 0).sum())
     rec = recovery_table(tables)
+    for row in rec.to_dict("records"):
+        key = f"{row['system']}.excerpt_{{}}.{row['seconds']:g}s.{metric_key(row['point'])}"
+        out[key.format("isrc")] = float(row["isrc_rate"])
+        if not pd.isna(row["full_rate"]):
+            out[key.format("record")] = float(row["full_rate"])
     for (system, point), curve in rec.groupby(["system", "point"], sort=False):
         out[f"{system}.seconds_to_isrc_90.{metric_key(point)}"] = seconds_to(curve, "isrc_rate")
         out[f"{system}.seconds_to_full_90.{metric_key(point)}"] = seconds_to(curve, "full_rate")
@@ -97,9 +106,62 @@ def flat_metrics(tables: EvaluationTables, cost: dict[str, float], training: Seq
     return {k: (round(v, 6) if isinstance(v, float) and not math.isnan(v) else v) for k, v in out.items()}
 
 
+def _share(values: pd.Series) -> str:
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    return "—" if v.empty else f"{100 * v.mean():.0f}"
+
+
+def excerpt_table(tables: EvaluationTables, missing: Sequence[str] = ()) -> pd.DataFrame:
+    """Per attack point, side by side for every system that identifies clips: the share of random excerpts of
+    each length that yield the ISRC (an external tool: its message, recovered exactly), of whole-clip reads
+    that yield the whole record, and bit accuracy; a configured tool that is not installed gets a column that
+    says so. Last row: false reads on unmarked audio (clean and attacked)."""
+    rec, robust = tables.recovery, tables.robustness
+    systems = [s for s in robust["system"].unique() if s in set(rec["system"])]
+    lengths = sorted(rec["seconds"].unique()) if not rec.empty else []
+    span = " / ".join(f"{x:g}" for x in lengths)
+    rows = []
+    for point in robust["point"].unique():
+        row = {"attack": point}
+        for system in systems:
+            r = rec[(rec.system == system) & (rec.point == point)]
+            cells = [_share(r[r.seconds == x]["isrc_ok"]) for x in lengths]
+            what = "ISRC" if system == "soundsafe" else "message"
+            row[f"{system}: {what} from {span} s, %"] = " / ".join(cells)
+            longest = r[r.seconds == lengths[-1]] if lengths else r
+            row[f"{system}: record from {lengths[-1]:g} s, %" if lengths else f"{system}: record"] = \
+                _share(longest["complete"])
+            b = robust[(robust.system == system) & (robust.point == point)]["bit_acc"]
+            row[f"{system}: bits, %"] = f"{100 * b.mean():.1f}" if len(b) else "—"
+        for name in missing:
+            row[name] = "not installed"
+        rows.append(row)
+    u = tables.unmarked
+    false_row = {"attack": "false reads on unmarked clips (clean + attacked)"}
+    for column in rows[0] if rows else []:
+        if column == "attack":
+            continue
+        system = column.split(":")[0]
+        mine = u[u.system == system]
+        false_row[column] = (f"{int(mine['detected'].sum())} of {len(mine)}" if column.endswith("bits, %")
+                             and len(mine) else ("not installed" if system in missing else ""))
+    rows.append(false_row)
+    return pd.DataFrame(rows)
+
+
+def excerpt_markdown(table: pd.DataFrame) -> str:
+    """:func:`excerpt_table` as Markdown (records: — where a system cannot carry one)."""
+    if table.empty:
+        return ""
+    header = list(table.columns)
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
 def summary_rows(tables: EvaluationTables, metrics: dict[str, float], bits_per_second: dict[str, float],
-                 recovery_point: str = "mp3 128k") -> list[dict[str, str]]:
-    """One row per system: the headline figures as display strings."""
+                 recovery_point: str = "mp3 128k", missing: Sequence[str] = ()) -> list[dict[str, str]]:
+    """One row per system: the headline figures as display strings (a missing tool: a row that says so)."""
     points = set(tables.robustness["point"])
     rows = []
     for system in tables.quality["system"].unique():
@@ -122,6 +184,9 @@ def summary_rows(tables: EvaluationTables, metrics: dict[str, float], bits_per_s
                                                    fmt="{:g}", suffix=" s")
         row["full payload needs"] = get("payload_cycle_s", fmt="{:.0f}", suffix=" s")
         rows.append(row)
+    for name in missing:
+        rows.append({key: (name if key == "system" else "not installed") for key in (rows[0] if rows else
+                                                                                       {"system": name})})
     return rows
 
 

@@ -6,6 +6,10 @@
   per clip, one bit per frame, cyclically;
 - :class:`ExternalSystem`: any command-line watermarker (``soundsafe.baselines.external``).
 
+Identification (``identifies``): SoundSafe names the ISRC (and the whole record); an external tool's one
+message per clip is recovered when the embedded message is among those it reports (the tools are used with a
+lookup: audiowmark's README has the user check each reported message against a database).
+
 Bits are compared per *unit* (a chunk, a frame, or the whole message): ``Embedded.bits`` holds what each unit
 carries, ``Reading.units`` says which unit each row of ``Reading.bits`` was read from.
 """
@@ -41,18 +45,24 @@ class Reading:
     units: np.ndarray  # (rows,) which embedded unit each row was read from
     fields: dict[str, Any] = field(default_factory=dict)
     complete: bool = False
+    messages: list[np.ndarray] = field(default_factory=list)  # every message reported (external tools)
 
 
 class Watermarker(Protocol):
     name: str
     carries_fields: bool  # reads back rights-record fields (else raw bits only)
+    identifies: bool  # a read can name the clip: its ISRC, or a message looked up (``identified``)
 
     @property
     def bits_per_second(self) -> float: ...
 
     def embed(self, audio: np.ndarray, sr: int, record: Mapping[str, Any], seed: int) -> Embedded: ...
 
-    def read(self, audio: np.ndarray, sr: int) -> Reading: ...
+    def read(self, audio: np.ndarray, sr: int, speed_search: bool = False) -> Reading: ...
+
+    def identified(self, embedded: Embedded, reading: Reading, record: Mapping[str, Any]) -> tuple[bool, bool | None]:
+        """(the read names the clip, the read holds its whole record; None when the system cannot carry one)"""
+        ...
 
 
 def _accuracy(embedded_bits: np.ndarray, bits: np.ndarray, units: np.ndarray) -> float | None:
@@ -87,6 +97,7 @@ class SoundSafeSystem:
     """The project's watermark model (``model`` a path, a loaded model, or None for the pipeline's default)."""
 
     carries_fields = True
+    identifies = True
 
     def __init__(self, model: Any = None, key: PayloadKey | None = None, name: str = "soundsafe") -> None:
         from soundsafe.watermark.checkpoint import load_model
@@ -111,7 +122,10 @@ class SoundSafeSystem:
         cycle = cycle_length(encoded.settings, len(encoded.data_words)) * c.chunk_seconds
         return Embedded(marked, encoded.chunk_bits(chunks).astype(np.int64), cycle)
 
-    def read(self, audio: np.ndarray, sr: int) -> Reading:
+    def identified(self, embedded: Embedded, reading: Reading, record: Mapping[str, Any]) -> tuple[bool, bool | None]:
+        return same_isrc(reading.fields.get("isrc"), record["isrc"]), bool(reading.complete)
+
+    def read(self, audio: np.ndarray, sr: int, speed_search: bool = False) -> Reading:
         from soundsafe.watermark.api import detect
 
         found = detect(audio, sr, self.key, self.model)
@@ -126,6 +140,7 @@ class EchoSystem:
     """An echo baseline carrying a 64-bit message per clip (drawn from the clip's seed), one bit per frame."""
 
     carries_fields = False
+    identifies = False
     message_bits = 64
 
     def __init__(self, config: EchoConfig, name: str) -> None:
@@ -141,7 +156,10 @@ class EchoSystem:
         bits = message[np.arange(frames) % message.size][:, None]
         return Embedded(embed_echo(audio, sr, message, self.config), bits)
 
-    def read(self, audio: np.ndarray, sr: int) -> Reading:
+    def identified(self, embedded: Embedded, reading: Reading, record: Mapping[str, Any]) -> tuple[bool, bool | None]:
+        return False, None
+
+    def read(self, audio: np.ndarray, sr: int, speed_search: bool = False) -> Reading:
         r = read_echo(audio, sr, self.config)
         return Reading(detected=r.detected, score=r.statistic, bits=r.bits[:, None],
                        units=r.first_index + np.arange(r.bits.size))
@@ -151,6 +169,7 @@ class ExternalSystem:
     """A command-line watermarker carrying one ``payload_bits`` message per clip."""
 
     carries_fields = False
+    identifies = True
 
     def __init__(self, tool: ExternalTool) -> None:
         self.tool, self.name = tool, tool.name
@@ -163,8 +182,15 @@ class ExternalSystem:
         message = np.random.default_rng(seed).integers(0, 2, self.tool.payload_bits)
         return Embedded(self.tool.embed_audio(audio, sr, message), message[None, :])
 
-    def read(self, audio: np.ndarray, sr: int) -> Reading:
-        payloads = self.tool.read_audio_payloads(audio, sr)
-        if not payloads:
+    def identified(self, embedded: Embedded, reading: Reading, record: Mapping[str, Any]) -> tuple[bool, bool | None]:
+        return any(np.array_equal(m, embedded.bits[0]) for m in reading.messages), None
+
+    def read(self, audio: np.ndarray, sr: int, speed_search: bool = False) -> Reading:
+        reports = self.tool.reports(audio, sr, speed_search)
+        detections = [r for r in reports if not r.score < self.tool.min_score]
+        messages = [r.bits for r in reports]
+        if not reports:
             return Reading(False, 0.0, np.zeros((0, self.tool.payload_bits), np.int64), np.zeros(0, np.int64))
-        return Reading(True, float(len(payloads)), payloads[0][None, :], np.zeros(1, np.int64))
+        # bits: the tool's best report (its first), the one a user without a lookup would take
+        return Reading(bool(detections), max(r.score for r in reports) if not np.isnan(reports[0].score) else
+                       float(len(detections)), reports[0].bits[None, :], np.zeros(1, np.int64), messages=messages)

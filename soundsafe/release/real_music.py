@@ -1,6 +1,8 @@
 """Real produced music from Debian's game-music packages, cut into excerpts with generated rights records.
 
-The release model (``soundsafe/models/``) is trained on this music, not on the synthetic demo corpus. Each
+The pipeline's ``debian`` corpus source (:mod:`soundsafe.corpus.debian`) ingests these packages directly; this
+module writes a folder of excerpts instead, for ``soundsafe ingest`` or a corpus ``source`` folder. The first
+release model (``soundsafe/models/``) was trained on this music, not on the synthetic demo corpus. Each
 package's audio is found with ``dpkg -L`` (plain files, and files inside ``.pk3`` zip archives); each track gives
 one excerpt from its middle, written as 44.1 kHz WAV beside a ``metadata.csv`` that ``soundsafe ingest`` reads.
 File names start with a hash of the track's name, so the ingest's ordered split spreads every package over
@@ -13,90 +15,26 @@ them is an error.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import shutil
-import subprocess
-import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
 
 from soundsafe.atomic import atomic_dir
-from soundsafe.audio.io import AUDIO_EXTENSIONS, resample, write_wav
+from soundsafe.audio.io import resample, write_wav
+from soundsafe.corpus.debian import GENRES, LABEL, PackageTrack, RealMusicError, excerpt, package_tracks
 from soundsafe.corpus.metadata import make_rights_record
 from soundsafe.progress import progress
 
 __all__ = ["PACKAGES", "PackageTrack", "RealMusicError", "build_excerpt_folder", "package_tracks"]
 
-# package → genre of its music (orchestral, electronic, rock, ambient)
-PACKAGES = {"ufoai-music": "Orchestral", "warzone2100-music": "Electronic", "nexuiz-music": "Rock",
-            "singularity-music": "Ambient"}
-_RESERVED = ("hyperrogue-music", "wesnoth")
-LABEL = "SoundSafe Real-Music Records"
-
-
-class RealMusicError(RuntimeError):
-    """The packages are missing or reserved."""
-
-
-@dataclass(frozen=True)
-class PackageTrack:
-    """One audio file of a package: a plain file, or ``member`` inside the zip archive ``path``."""
-
-    package: str
-    path: str
-    member: str | None = None
-
-    @property
-    def name(self) -> str:
-        return f"{self.package}/{Path(self.member or self.path).name}"
-
-    def read(self) -> tuple[np.ndarray, int]:
-        if self.member is None:
-            data, sr = sf.read(self.path, dtype="float32", always_2d=True)
-        else:
-            with zipfile.ZipFile(self.path) as archive:
-                data, sr = sf.read(io.BytesIO(archive.read(self.member)), dtype="float32", always_2d=True)
-        return data, int(sr)
-
-
-def _check_allowed(package: str) -> None:
-    if any(package.startswith(r) for r in _RESERVED):
-        raise RealMusicError(f"{package} is reserved for independent evaluation and is never used by the project")
-
-
-def package_tracks(package: str) -> list[PackageTrack]:
-    """Every audio file ``package`` installed (``dpkg -L``), in a stable order."""
-    _check_allowed(package)
-    if shutil.which("dpkg") is None:
-        raise RealMusicError("dpkg is not available: the real-music packages need a Debian-based system")
-    listed = subprocess.run(["dpkg", "-L", package], capture_output=True, text=True)
-    if listed.returncode != 0:
-        raise RealMusicError(f"{package} is not installed (apt-get install {package})")
-    tracks: list[PackageTrack] = []
-    for line in sorted(listed.stdout.splitlines()):
-        path = Path(line)
-        if not path.is_file():
-            continue
-        if path.suffix.lower() in AUDIO_EXTENSIONS:
-            tracks.append(PackageTrack(package, str(path)))
-        elif path.suffix.lower() == ".pk3":  # Quake-style game data: a zip of the music files
-            with zipfile.ZipFile(path) as archive:
-                tracks += [PackageTrack(package, str(path), m) for m in sorted(archive.namelist())
-                           if Path(m).suffix.lower() in AUDIO_EXTENSIONS]
-    return tracks
+PACKAGES = GENRES
 
 
 def _excerpt(audio: np.ndarray, sr: int, seconds: float) -> np.ndarray:
-    """``seconds`` from the middle of the track (the whole track if shorter)."""
-    n = int(seconds * sr)
-    start = max(0, (audio.shape[0] - n) // 2)
-    return audio[start: start + n]
+    return excerpt(audio, sr, seconds)
 
 
 def _all_tracks(packages: tuple[str, ...]) -> Iterator[PackageTrack]:
