@@ -2,7 +2,9 @@
 
 Queries are excerpts of held-out tracks (``splits``, never trained on but in the catalog) at random offsets,
 degraded by the registry's real ``concert`` attack at 44.1 kHz (venue reverb, crowd at the SNR, EQ, compressor,
-saturation, pitch drift) and given to both systems: the encoder + FAISS index, and Chromaprint's ``fpcalc``
+saturation, pitch drift), then, with ``upload`` set, uploaded as a phone does it (mono, ``upload_rate``, a
+low-bitrate codec from ``upload`` in turn per query: e.g. AAC 64k and Opus 32k at 16 kHz) and given to both
+systems: the encoder + FAISS index, and Chromaprint's ``fpcalc``
 with its bit-error matcher. Ranks give Top-1, Top-5 and MRR per (system, SNR, length).
 
 The streaming test plays, per held-out track, ``stream_noise_s`` of crowd noise alone and then the degraded
@@ -33,7 +35,7 @@ from soundsafe.fingerprint.index import FingerprintIndex
 from soundsafe.fingerprint.model import FingerprintEncoder
 from soundsafe.progress import progress
 
-__all__ = ["EvalSpec", "Query", "calibrate_threshold", "retrieval", "streaming", "summarize"]
+__all__ = ["EvalSpec", "Query", "calibrate_threshold", "retrieval", "streaming", "summarize", "upload"]
 
 CHROMAPRINT_THRESHOLD = 0.65
 Ranker = Callable[[np.ndarray, int], list[tuple[str, float]]]  # audio, sr → [(track, score)] best first
@@ -47,6 +49,8 @@ class EvalSpec:
     lengths: list[float] = field(default_factory=lambda: [1.0, 3.0, 5.0])
     queries_per_track: int = 4
     splits: list[str] = field(default_factory=lambda: ["test", "val"])
+    upload: list[str] = field(default_factory=list)  # codec points, e.g. ["aac:64k", "opus:32k"]; [] = none
+    upload_rate: int = 16000
     threshold: float | str = "auto"
     calibration_clips: int = 40
     stream_noise_s: float = 10.0
@@ -100,6 +104,13 @@ def _audible_excerpt(audio: np.ndarray, frames: int, rng: np.random.Generator) -
     return best
 
 
+def upload(audio: np.ndarray, sr: int, codec: str, rate: int, seed: int) -> np.ndarray:
+    """A phone upload of ``audio``: mono, resampled to ``rate``, through ``codec`` (``attack:strength``)."""
+    name, _, strength = codec.partition(":")
+    mono = resample(audio.mean(axis=1, keepdims=True), sr, rate)
+    return apply_attack(name, mono, rate, strength or None, seed=seed)
+
+
 def retrieval(queries: list[Query], rankers: dict[str, Ranker], spec: EvalSpec) -> pd.DataFrame:
     """One row per (system, SNR, length, query): the true track's rank (inf when not ranked) and the latency.
     Excerpts are drawn where the track is audible (a silent one has no SNR to degrade it at)."""
@@ -110,10 +121,13 @@ def retrieval(queries: list[Query], rankers: dict[str, Ranker], spec: EvalSpec) 
             excerpt = _audible_excerpt(query.audio, int(length * query.sr), rng)
             for snr in spec.snrs:
                 seed = spec.seed + 1000 * qi + 100 + snr
-                degraded = apply_attack("concert", excerpt, query.sr, f"{snr:+d}dB", seed=seed)
+                degraded, sr = apply_attack("concert", excerpt, query.sr, f"{snr:+d}dB", seed=seed), query.sr
+                if spec.upload:
+                    codec = spec.upload[qi % len(spec.upload)]
+                    degraded, sr = upload(degraded, sr, codec, spec.upload_rate, seed + 1), spec.upload_rate
                 for system, rank in rankers.items():
                     started = time.perf_counter()
-                    ranked = [t for t, _ in rank(degraded, query.sr)]
+                    ranked = [t for t, _ in rank(degraded, sr)]
                     latency = time.perf_counter() - started
                     position = ranked.index(query.track_id) + 1 if query.track_id in ranked else math.inf
                     rows.append({"system": system, "snr_db": snr, "seconds": length, "query": qi,
