@@ -97,7 +97,8 @@ def clips_from_manifest(manifest: Path, split: str, max_seconds: float, limit: i
                         start: str = "first", record: str = "full", seed: int = 0) -> list[Clip]:
     """The ``split`` tracks of a corpus manifest with their rights records: ``max_seconds`` of each from its
     start (``start="first"``) or from a seeded random offset (``"random"``: a random excerpt of the track);
-    ``record="compact"`` carries :func:`compact_record` instead of the whole rights record."""
+    ``record="compact"`` carries :func:`compact_record` instead of the whole rights record. With ``limit``, the
+    tracks are spread evenly over the split (the manifest is ordered by package or style)."""
     from soundsafe.manifest import audio_path, read_manifest
 
     if record not in ("full", "compact"):
@@ -106,8 +107,10 @@ def clips_from_manifest(manifest: Path, split: str, max_seconds: float, limit: i
     rows = df[df["split"] == split]
     if rows.empty:
         raise ValueError(f"{manifest}: no tracks in split {split!r} (splits: {sorted(df['split'].unique())})")
+    if limit is not None and limit < len(rows):  # evenly spaced: every package / style, not the first ones
+        rows = rows.iloc[np.unique(np.linspace(0, len(rows) - 1, limit).round().astype(int))]
     clips = []
-    for index, (_, row) in enumerate(rows.head(limit).iterrows()):
+    for index, (_, row) in enumerate(rows.iterrows()):
         audio, sr = read_audio(audio_path(manifest, row["path"]))
         frames = int(max_seconds * sr)
         first = _clip_start(audio, frames, start, np.random.default_rng([seed, index]))
