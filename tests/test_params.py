@@ -14,8 +14,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_project_params_resolve_for_every_profile() -> None:
     params = load_params(ROOT / "params.yaml")
     sizes = {p: resolve_section(params, "corpus", p) for p in PROFILES}
-    audio = {p: s["tracks"] * s["seconds"] for p, s in sizes.items()}
-    assert audio["ci"] < audio["local"] < audio["full"]
+    # ci stays synthetic and tiny; local and full run on the real-music packages, local on excerpts of them
+    assert sizes["ci"]["source"] == "demo" and sizes["ci"]["tracks"] * sizes["ci"]["seconds"] <= 60
+    assert sizes["local"]["source"] == sizes["full"]["source"] == "debian"
+    assert 0 < sizes["local"]["excerpt_seconds"] and sizes["full"]["excerpt_seconds"] == 0
+    assert not {"hyperrogue-music"} & set(sizes["full"]["packages"])
+    assert not any(p.startswith("wesnoth") for p in sizes["full"]["packages"])
     assert "profiles" not in sizes["ci"]
 
 
