@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from numpy.lib.stride_tricks import sliding_window_view
 
 __all__ = ["ChromaprintCatalog", "ChromaprintMissing", "fpcalc_raw"]
 
@@ -45,20 +46,23 @@ def fpcalc_raw(audio: np.ndarray, sr: int) -> np.ndarray:
 
 def _best_similarity(query: np.ndarray, ref: np.ndarray) -> tuple[float, int]:
     """1 − the lowest bit error rate over offsets where the shorter sequence overlaps entirely, and that offset
-    (partial overlaps of a few items at the edges score high by chance)."""
+    (partial overlaps of a few items at the edges score high by chance). Offset = ref index − query index; the
+    first best offset in increasing order wins a tie."""
     m, n = query.size, ref.size
     need = min(m, n)
-    best, where = 0.0, 0
-    for offset in range(-(m - need), n - need + 1):
-        q0, r0 = max(0, -offset), max(0, offset)
-        length = min(m - q0, n - r0)
-        if length < need:
-            continue
-        errors = np.bitwise_count(query[q0: q0 + length] ^ ref[r0: r0 + length]).sum()
-        similarity = 1.0 - errors / (32.0 * length)
-        if similarity > best:
-            best, where = similarity, offset
-    return best, where
+    if need == 0:
+        return 0.0, 0
+    if m <= n:  # the query slides along the reference: offsets 0 … n − m
+        errors = np.bitwise_count(sliding_window_view(ref, m) ^ query).sum(axis=1)
+        offsets = np.arange(n - m + 1)
+    else:  # the reference slides along the query: offsets −(m − n) … 0
+        errors = np.bitwise_count(sliding_window_view(query, n)[::-1] ^ ref).sum(axis=1)
+        offsets = np.arange(-(m - n), 1)
+    similarity = 1.0 - errors / (32.0 * need)
+    best = int(np.argmax(similarity))
+    if similarity[best] <= 0.0:
+        return 0.0, 0
+    return float(similarity[best]), int(offsets[best])
 
 
 class ChromaprintCatalog:
