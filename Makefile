@@ -40,9 +40,9 @@ $(MUSIC_STAMP): $(SYSTEM_STAMP)
 pipeline: $(STAMP) $(MUSIC_STAMP)
 	$(BIN)/soundsafe pipeline run
 
-# One pytest worker per CPU (pytest-xdist), a test file per worker: the README examples run in order in one
-# sandbox, and the two pipeline runs (DVC, Kubeflow) go to different workers. pytest exits 5 when it collects
-# no tests; that is not a failure of the suite.
+# One pytest worker per CPU (pytest-xdist), a test file per worker: a module's fixtures (the README sandbox, the
+# DVC clone) are built once, and the two pipeline runs (DVC, Kubeflow) go to different workers. pytest exits 5
+# when it collects no tests; that is not a failure of the suite.
 TEST_WORKERS ?= auto
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
