@@ -241,3 +241,28 @@ def test_training_noise_hits_its_snr_per_item() -> None:
     y = apply_training_attack("white_noise", x, SR, "10dB")
     for item_x, item_y in zip(x.numpy(), y.numpy(), strict=True):
         assert abs(snr_db(item_x, item_y) - 10.0) < 0.1
+
+
+def _impulses_in_fresh_process(args: tuple[str, int, int, int]) -> np.ndarray:
+    from soundsafe.attacks.reverb import room_impulses
+
+    return room_impulses(*args)
+
+
+def test_room_impulses_depend_only_on_their_arguments() -> None:
+    """pyroomacoustics' randomized image sources use its own global RNG: the same seed must give the same room
+    in this process after other draws and in a fresh worker process (evaluations run in several)."""
+    import multiprocessing
+
+    from soundsafe.attacks.reverb import room_impulses
+
+    args = ("club", 8000, 2, 7)
+    first = room_impulses(*args)
+    room_impulses.cache_clear()
+    room_impulses("hall", 8000, 2, 3)  # other draws in between
+    again = room_impulses(*args)
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        worker = pool.map(_impulses_in_fresh_process, [args])[0]
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_array_equal(first, worker)
+    assert not np.array_equal(first, room_impulses("club", 8000, 2, 8))  # and the seed does move the room

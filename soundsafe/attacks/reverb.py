@@ -50,6 +50,9 @@ def room_impulses(room: str, sr: int, channels: int, seed: int) -> np.ndarray:
     offsets = (np.arange(channels) - (channels - 1) / 2) * 0.2  # a spaced pair (or line) of mics 20 cm apart
     mics = np.stack([[listener_x] * channels, listener_y + offsets, [1.6] * channels])
     shoebox.add_microphone_array(mics)
+    # the randomized image sources draw from pyroomacoustics' own package-wide RNG: seed it from ours so the
+    # response is a function of the arguments, not of what the process drew before (worker processes differed)
+    pra.random.seed(numpy=seed, libroom=seed)
     shoebox.compute_rir()
     taps = max(len(shoebox.rir[m][s]) for m in range(channels) for s in range(channels))
     out = np.zeros((channels, channels, taps), dtype=np.float32)

@@ -14,15 +14,22 @@ the best track if its score clears the threshold, else none. It reports time to 
 flips per minute during the song. Each system's threshold is calibrated the same way, on separate noise-only
 clips to a 1 % false-positive rate (``threshold: auto``); a number sets the encoder's instead (Chromaprint then
 uses 0.65 similarity, 1 − bit error rate).
+
+The degradations (the concert chain is ~0.5 s of CPU per second of audio) run first, in ``workers`` processes,
+and the systems then rank the prepared audio one query at a time, so latencies stay one-core figures and the
+results do not depend on the worker count (each degradation has its own seed).
 """
 
 from __future__ import annotations
 
 import math
+import multiprocessing
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -35,7 +42,8 @@ from soundsafe.fingerprint.index import FingerprintIndex
 from soundsafe.fingerprint.model import FingerprintEncoder
 from soundsafe.progress import progress
 
-__all__ = ["EvalSpec", "Query", "calibrate_threshold", "retrieval", "streaming", "summarize", "upload"]
+__all__ = ["EvalSpec", "Query", "calibrate_threshold", "noise_clips", "retrieval", "streaming", "streams",
+           "summarize", "upload"]
 
 CHROMAPRINT_THRESHOLD = 0.65
 Ranker = Callable[[np.ndarray, int], list[tuple[str, float]]]  # audio, sr → [(track, score)] best first
@@ -57,6 +65,7 @@ class EvalSpec:
     stream_song_s: float = 20.0
     stream_snr: int = 0
     stream_window_s: float = 3.0
+    workers: int = 0  # degradation processes; 0 = one per CPU core
     seed: int = 0
 
     @classmethod
@@ -111,27 +120,64 @@ def upload(audio: np.ndarray, sr: int, codec: str, rate: int, seed: int) -> np.n
     return apply_attack(name, mono, rate, strength or None, seed=seed)
 
 
+J = TypeVar("J")
+R = TypeVar("R")
+
+
+def _parallel_map(fn: Callable[[J], R], jobs: Sequence[J], workers: int, desc: str, unit: str) -> list[R]:
+    """``[fn(job) for job in jobs]`` in ``workers`` processes (0: one per CPU core), in order, with a bar."""
+    workers = min(workers or os.cpu_count() or 1, len(jobs))
+    if workers <= 1:
+        return [fn(job) for job in progress(jobs, desc=desc, total=len(jobs), unit=unit)]
+    context = multiprocessing.get_context("spawn")  # torch is loaded here, and fork does not mix with it
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        return list(progress(pool.map(fn, jobs, chunksize=max(1, len(jobs) // (8 * workers))), desc=desc,
+                             total=len(jobs), unit=unit))
+
+
+@dataclass(frozen=True)
+class _Degradation:
+    """One query's degradation: the concert chain at ``snr`` dB, then an upload through ``codec`` if set."""
+
+    excerpt: np.ndarray
+    sr: int
+    snr: int
+    seed: int
+    codec: str | None
+    upload_rate: int
+
+
+def _degrade(job: _Degradation) -> tuple[np.ndarray, int]:
+    degraded = apply_attack("concert", job.excerpt, job.sr, f"{job.snr:+d}dB", seed=job.seed)
+    if job.codec is None:
+        return degraded, job.sr
+    return upload(degraded, job.sr, job.codec, job.upload_rate, job.seed + 1), job.upload_rate
+
+
 def retrieval(queries: list[Query], rankers: dict[str, Ranker], spec: EvalSpec) -> pd.DataFrame:
     """One row per (system, SNR, length, query): the true track's rank (inf when not ranked) and the latency.
     Excerpts are drawn where the track is audible (a silent one has no SNR to degrade it at)."""
     rng = np.random.default_rng(spec.seed)
-    rows = []
-    for qi, query in enumerate(progress(queries, desc="fingerprint queries", unit="query")):
+    jobs, keys = [], []
+    for qi, query in enumerate(queries):
         for length in spec.lengths:
             excerpt = _audible_excerpt(query.audio, int(length * query.sr), rng)
             for snr in spec.snrs:
-                seed = spec.seed + 1000 * qi + 100 + snr
-                degraded, sr = apply_attack("concert", excerpt, query.sr, f"{snr:+d}dB", seed=seed), query.sr
-                if spec.upload:
-                    codec = spec.upload[qi % len(spec.upload)]
-                    degraded, sr = upload(degraded, sr, codec, spec.upload_rate, seed + 1), spec.upload_rate
-                for system, rank in rankers.items():
-                    started = time.perf_counter()
-                    ranked = [t for t, _ in rank(degraded, sr)]
-                    latency = time.perf_counter() - started
-                    position = ranked.index(query.track_id) + 1 if query.track_id in ranked else math.inf
-                    rows.append({"system": system, "snr_db": snr, "seconds": length, "query": qi,
-                                 "rank": position, "latency_ms": 1000 * latency})
+                codec = spec.upload[qi % len(spec.upload)] if spec.upload else None
+                jobs.append(_Degradation(excerpt, query.sr, snr, spec.seed + 1000 * qi + 100 + snr, codec,
+                                         spec.upload_rate))
+                keys.append((qi, query.track_id, length, snr))
+    degraded = _parallel_map(_degrade, jobs, spec.workers, "fingerprint query audio", "query")
+    rows = []
+    for (qi, track_id, length, snr), (audio, sr) in zip(progress(keys, desc="fingerprint queries", unit="query"),
+                                                        degraded, strict=True):
+        for system, rank in rankers.items():
+            started = time.perf_counter()
+            ranked = [t for t, _ in rank(audio, sr)]
+            latency = time.perf_counter() - started
+            position = ranked.index(track_id) + 1 if track_id in ranked else math.inf
+            rows.append({"system": system, "snr_db": snr, "seconds": length, "query": qi,
+                         "rank": position, "latency_ms": 1000 * latency})
     return pd.DataFrame(rows)
 
 
@@ -143,36 +189,63 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
                        latency_ms=("latency_ms", "median")).reset_index()
 
 
-def _noise(frames: int, channels: int, sr: int, level_of: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
-    """Crowd noise alone at the level it would have at ``snr_db`` against ``level_of``."""
+def _rms(audio: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(audio.astype(np.float64) ** 2)))
+
+
+def _noise(frames: int, channels: int, sr: int, rms_song: float, snr_db: float, seed: int) -> np.ndarray:
+    """Crowd noise alone at the level it would have at ``snr_db`` against a song of RMS ``rms_song``."""
     noise = crowd(frames, channels, sr, np.random.default_rng(seed))
-    rms_song = float(np.sqrt(np.mean(level_of.astype(np.float64) ** 2)))
-    rms_noise = float(np.sqrt(np.mean(noise.astype(np.float64) ** 2))) or 1.0
+    rms_noise = _rms(noise) or 1.0
     return (noise * rms_song / rms_noise * 10 ** (-snr_db / 20)).astype(np.float32)
 
 
-def calibrate_threshold(rank: Ranker, queries: list[Query], spec: EvalSpec) -> float:
-    """The score that 99 % of noise-only clips (crowd alone, ``stream_window_s`` long) stay below (seeds apart
-    from the streaming test's, so its false-positive figure is measured on noise the threshold never saw)."""
+def _noise_clip(job: tuple[int, int, int, np.ndarray, float, int]) -> np.ndarray:
+    return _noise(*job)
+
+
+def noise_clips(queries: list[Query], spec: EvalSpec) -> list[tuple[np.ndarray, int]]:
+    """``calibration_clips`` noise-only clips (crowd alone, ``stream_window_s`` long, at the level it has at
+    ``stream_snr`` against a query track), seeded apart from the streams' noise."""
+    picks = [queries[i % len(queries)] for i in range(spec.calibration_clips)]
+    levels = {q.track_id: _rms(q.audio) for q in queries}  # a job carries the level, not the whole track
+    jobs = [(int(spec.stream_window_s * q.sr), q.audio.shape[1], q.sr, levels[q.track_id], float(spec.stream_snr),
+             10_000 + spec.seed + i) for i, q in enumerate(picks)]
+    clips = _parallel_map(_noise_clip, jobs, spec.workers, "fingerprint noise clips", "clip")
+    return [(clip, q.sr) for clip, q in zip(clips, picks, strict=True)]
+
+
+def calibrate_threshold(rank: Ranker, clips: list[tuple[np.ndarray, int]]) -> float:
+    """The score that 99 % of the noise-only ``clips`` (:func:`noise_clips`) stay below: seeds apart from the
+    streaming test's, so its false-positive figure is measured on noise the threshold never saw."""
     scores = []
-    for i in range(spec.calibration_clips):
-        q = queries[i % len(queries)]
-        frames = int(spec.stream_window_s * q.sr)
-        noise = _noise(frames, q.audio.shape[1], q.sr, q.audio, spec.stream_snr, seed=10_000 + spec.seed + i)
-        ranked = rank(noise, q.sr)
+    for noise, sr in clips:
+        ranked = rank(noise, sr)
         scores.append(ranked[0][1] if ranked else 0.0)
     return float(np.quantile(scores, 0.99))
 
 
-def streaming(queries: list[Query], rank: Ranker, threshold: float, spec: EvalSpec) -> dict[str, float]:
-    """Time to first correct decision, noise-only false positives and flips per minute over one stream per query."""
+def _stream(job: tuple[np.ndarray, int, int, EvalSpec]) -> np.ndarray:
+    song, sr, i, spec = job
+    song = apply_attack("concert", song, sr, f"{spec.stream_snr:+d}dB", seed=spec.seed + 500 + i)
+    noise = _noise(int(spec.stream_noise_s * sr), song.shape[1], sr, _rms(song), spec.stream_snr,
+                   seed=20_000 + spec.seed + i)
+    return np.concatenate([noise, song])
+
+
+def streams(queries: list[Query], spec: EvalSpec) -> list[np.ndarray]:
+    """One stream per query: ``stream_noise_s`` of crowd alone, then the song through the concert chain."""
+    jobs = [(q.audio[: int(spec.stream_song_s * q.sr)], q.sr, i, spec) for i, q in enumerate(queries)]
+    return _parallel_map(_stream, jobs, spec.workers, "fingerprint stream audio", "stream")
+
+
+def streaming(queries: list[Query], audio: list[np.ndarray], rank: Ranker, threshold: float,
+              spec: EvalSpec) -> dict[str, float]:
+    """Time to first correct decision, noise-only false positives and flips per minute over each query's
+    stream (``audio``, from :func:`streams`)."""
     first_times, noise_decisions, false_positives, flips, song_minutes = [], 0, 0, 0, 0.0
-    for i, q in enumerate(progress(queries, desc="fingerprint streams", unit="stream")):
-        song = q.audio[: int(spec.stream_song_s * q.sr)]
-        song = apply_attack("concert", song, q.sr, f"{spec.stream_snr:+d}dB", seed=spec.seed + 500 + i)
-        noise = _noise(int(spec.stream_noise_s * q.sr), song.shape[1], q.sr, song, spec.stream_snr,
-                       seed=20_000 + spec.seed + i)
-        stream = np.concatenate([noise, song])
+    for q, stream in zip(progress(queries, desc="fingerprint streams", unit="stream"), audio, strict=True):
+        song_frames = stream.shape[0] - int(spec.stream_noise_s * q.sr)
         window, first, previous = int(spec.stream_window_s * q.sr), None, None
         for end_s in range(math.ceil(spec.stream_window_s), int(stream.shape[0] / q.sr) + 1):
             end = end_s * q.sr  # a decision every second on the last full window
@@ -187,7 +260,7 @@ def streaming(queries: list[Query], rank: Ranker, threshold: float, spec: EvalSp
             previous = decision if decision is not None else previous
             if first is None and decision == q.track_id:
                 first = end_s - spec.stream_noise_s
-        song_minutes += song.shape[0] / q.sr / 60
+        song_minutes += song_frames / q.sr / 60
         first_times.append(first)
     found = [t for t in first_times if t is not None]
     return {"time_to_first_correct_s": float(np.median(found)) if found else math.nan,

@@ -107,8 +107,10 @@ def run_evaluate(ctx: StepContext) -> dict[str, float]:
         calibrate_threshold,
         chromaprint_ranker,
         model_ranker,
+        noise_clips,
         retrieval,
         streaming,
+        streams,
         summarize,
     )
     from soundsafe.fingerprint.index import FingerprintIndex
@@ -135,10 +137,12 @@ def run_evaluate(ctx: StepContext) -> dict[str, float]:
     table = retrieval(queries * spec.queries_per_track, rankers, spec)
     summary = summarize(table)
     # both systems' decision thresholds come the same way: calibrated on noise-only clips, or set in params
-    thresholds = {name: (calibrate_threshold(rank, queries, spec) if spec.threshold == "auto"
+    noise = noise_clips(queries, spec) if spec.threshold == "auto" else []
+    thresholds = {name: (calibrate_threshold(rank, noise) if spec.threshold == "auto"
                          else float(spec.threshold) if name == "soundsafe" else CHROMAPRINT_THRESHOLD)
                   for name, rank in rankers.items()}
-    live = {name: streaming(queries, rank, thresholds[name], spec) for name, rank in rankers.items()}
+    audio = streams(queries, spec)  # the same streams for both systems
+    live = {name: streaming(queries, audio, rank, thresholds[name], spec) for name, rank in rankers.items()}
     out = ctx.path("reports/fingerprint")
     with atomic_path(out / "retrieval.csv") as tmp:
         summary.to_csv(tmp, index=False)
