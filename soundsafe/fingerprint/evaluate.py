@@ -200,7 +200,8 @@ def _noise(frames: int, channels: int, sr: int, rms_song: float, snr_db: float, 
     return (noise * rms_song / rms_noise * 10 ** (-snr_db / 20)).astype(np.float32)
 
 
-def _noise_clip(job: tuple[int, int, int, np.ndarray, float, int]) -> np.ndarray:
+def _noise_clip(job: tuple[int, int, int, float, float, int]) -> np.ndarray:
+    """One calibration clip: ``_noise`` of (frames, channels, sr, song RMS, SNR dB, seed), for a worker."""
     return _noise(*job)
 
 
