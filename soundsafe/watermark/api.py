@@ -5,9 +5,10 @@ back out, chunk by chunk), any channel count is mixed to mono for analysis and t
 channel, and audio is processed in batches of chunks so memory stays bounded. A tail shorter than a chunk stays
 unmarked.
 
-The embedder pushes every bit's statistic to at least ±margin, while on unmarked or misaligned audio the
-statistics scatter around 0 (about half of them reach 0.6 × margin by chance). So the share of bits that reach
-0.6 × margin is the detector's sync and presence score: detection finds the chunk grid first (the frame
+The embedder pushes every bit's statistic to at least ±margin, so on marked audio the statistics cluster at
+two values ±a (however much an attack or a quiet band shrinks a), while on unmarked or misaligned audio they
+scatter around 0 like noise. That shape (:func:`~soundsafe.watermark.sync.mark_strength`) is the detector's
+sync and presence score: detection finds the chunk grid first (the frame
 offset, 10 ms steps, with the best mean score over the first chunks), then reads each chunk where it should
 be, searching ±2 frames when the chunk is not clearly marked there (which follows small drifts), keeps chunks
 whose score shows a mark, and hands their LLRs to the payload decoder, whose packet tags are the final word on

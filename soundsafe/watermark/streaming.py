@@ -30,16 +30,16 @@ from soundsafe.payload.keys import DEMO_KEY, PayloadKey
 from soundsafe.payload.packets import CodeSettings, encode_payload
 from soundsafe.watermark.engine import Engine, load_engine
 from soundsafe.watermark.layout import carrier_layout
-from soundsafe.watermark.sync import grid_scores, reach_share
+from soundsafe.watermark.sync import grid_scores, mark_strength
 
 __all__ = ["Detection", "FieldEvent", "StreamingDetector", "StreamingEmbedder", "code_settings"]
 
 _BATCH = 8  # chunks per model call: bounds memory on long inputs (and is the fastest size on a CPU)
-MARK_THRESHOLD = 0.62  # share of reaching bits for a chunk to count as marked (unmarked audio: ~0.45)
-_LOCKED = 0.75  # a chunk this clearly marked at its predicted place needs no drift search
+MARK_THRESHOLD = 0.3  # mark strength for a chunk to count as marked (unmarked real music: median 0, 90 % < 0.17)
+_LOCKED = 0.7  # a chunk this clearly marked at its predicted place needs no drift search
 _SHORTLIST = 16  # grid offsets the rough search passes on to exact reads
 _SHORTLIST_CHUNKS = 4  # chunks each shortlisted offset is read over
-_SWITCH_MARGIN = 0.1  # a re-search moves to a new grid only when it scores this much above the current one
+_SWITCH_MARGIN = 0.15  # a re-search moves to a new grid only when it scores this much above the current one
 _SEARCH_HOPS = 2  # drift search: ± this many hops around the predicted chunk start
 _STREAM_HISTORY = 512  # chunks the live decoder looks back over (about four payload cycles)
 _EAGER_CHUNKS = 16  # live decoding after every marked chunk for the first chunks of a grid (first ISRC fast) …
@@ -151,7 +151,7 @@ class Detection:
     result: DecodeResult
     chunk_starts_s: list[float] = field(default_factory=list)  # every chunk read, marked or not
     marked: list[bool] = field(default_factory=list)
-    strength: list[float] = field(default_factory=list)  # share of bits reaching 0.6 × margin, per chunk
+    strength: list[float] = field(default_factory=list)  # mark strength per chunk (sync.mark_strength)
     llr: np.ndarray | None = field(default=None, repr=False)  # (chunks, K) soft bits of every chunk read
     events: list[FieldEvent] = field(default_factory=list)  # fields in the order they were first decoded
 
@@ -295,13 +295,13 @@ class StreamingDetector:
         return True
 
     def _exact_scores(self, region: np.ndarray, offsets: list[int], chunks: int) -> np.ndarray:
-        """Mean reach share over ``chunks`` chunk reads at each offset of ``region``."""
+        """Mean mark strength over ``chunks`` chunk reads at each offset of ``region``."""
         n, scores = self._n, []
         for first in range(0, len(offsets), _BATCH * 4):
             part = offsets[first: first + _BATCH * 4]
             reads = np.stack([region[o + i * n: o + (i + 1) * n] for o in part for i in range(chunks)])
             stats = self.engine.statistics(reads, self.key.carrier_seed)
-            scores.append(reach_share(stats, self.engine.config.margin_db).reshape(len(part), chunks).mean(axis=1))
+            scores.append(mark_strength(stats).reshape(len(part), chunks).mean(axis=1))
         return np.concatenate(scores)
 
     def _read_next(self, final: bool, events: list[FieldEvent]) -> bool:
@@ -312,14 +312,14 @@ class StreamingDetector:
         if self._predicted is None or self._predicted[0] != p:  # kept while waiting for look-ahead
             self._predicted = (p, self.engine.statistics(self._audio(p, n)[None], self.key.carrier_seed))
         stats = self._predicted[1]
-        score = reach_share(stats, self.engine.config.margin_db)
+        score = mark_strength(stats)
         if score[0] < _LOCKED:
             if self._end() < p + n + _SEARCH_HOPS * hop and not final:
                 return False  # not clearly marked here: the drift search needs two hops of look-ahead
             candidates = [q for q in range(p - _SEARCH_HOPS * hop, p + (_SEARCH_HOPS + 1) * hop, hop)
                           if q >= max(0, self._buf_start) and q + n <= self._end()]
             stats = self.engine.statistics(np.stack([self._audio(q, n) for q in candidates]), self.key.carrier_seed)
-            score = reach_share(stats, self.engine.config.margin_db)
+            score = mark_strength(stats)
             best = int(np.argmax(score))
             p = candidates[best]
             stats, score = stats[best: best + 1], score[best: best + 1]
