@@ -244,3 +244,36 @@ def test_detect_reads_a_mark_that_arrives_weak_in_a_quiet_carrier_band(music: np
     assert found.result.fields.get("isrc") == encode_payload(demo_record, KEY, CodeSettings()).record["isrc"]
     unmarked = detect(host, SR, KEY, model)
     assert not unmarked.result.fields and unmarked.marked_fraction < 0.2
+
+
+def test_speed_search_reads_audio_played_fast_or_slow(music: np.ndarray, demo_record: dict, model,
+                                                      tmp_path: Path) -> None:
+    """A 2 % speed change moves every tile off its place; the search finds the factor and undoes it."""
+    from soundsafe.watermark.layout import carrier_layout
+    from soundsafe.watermark.speed import estimate_speed
+
+    isrc = encode_payload(demo_record, KEY, CodeSettings()).record["isrc"]
+    marked = embed(music, SR, demo_record, KEY, model)
+    assert detect(marked, SR, KEY, model, speed_search=True).speed == 1.0  # no speed change: read as it is
+    for strength, factor in (("+2%", 1.02), ("-2%", 0.98)):
+        fast = apply_attack("speed", marked, SR, strength)
+        assert not detect(fast, SR, KEY, model).result.fields.get("isrc")
+        found = detect(fast, SR, KEY, model, speed_search=True)
+        assert found.result.fields.get("isrc") == isrc and abs(found.speed - factor) <= 0.0025
+        assert found.chunk_starts_s[-1] <= fast.shape[0] / SR  # chunk times are in the input's time
+    layout = carrier_layout(model.config, KEY.carrier_seed)
+    unmarked = detect(apply_attack("speed", music, SR, "+2%"), SR, KEY, model, speed_search=True)
+    assert not unmarked.result.fields
+    assert estimate_speed(music[: 2 * SR].mean(1), model.config, layout).score < 0.5  # nothing to find
+    path, key_file = tmp_path / "fast.wav", tmp_path / "secret.key"
+    sf.write(path, apply_attack("speed", marked, SR, "+2%"), SR, subtype="FLOAT")
+    key_file.write_bytes(b"s" * 32)  # KEY's secret (raw bytes: not hex)
+    cli = subprocess.run([sys.executable, "-m", "soundsafe", "detect", str(path), "--detect-speed", "--json",
+                          "--model", "carrier", "-q", "--key-file", str(key_file)],
+                         capture_output=True, text=True)
+    assert cli.returncode in (0, 3), cli.stderr
+    out = json.loads(cli.stdout)
+    assert out["fields"]["isrc"] == isrc and abs(out["speed"] - 1.02) <= 0.0025
+    both = subprocess.run([sys.executable, "-m", "soundsafe", "detect", str(path), "--detect-speed", "--follow",
+                           "-q"], capture_output=True, text=True)
+    assert both.returncode == 2 and "cannot --follow" in both.stderr

@@ -40,13 +40,15 @@ _DETECT_EPILOG = """examples:
   soundsafe detect marked.wav --key-file secret.key
   soundsafe detect clip.mp3 --json --key-file secret.key
   soundsafe detect marked.wav --follow --key-file secret.key      # JSON lines, one per field as it decodes
+  soundsafe detect sped-up.wav --detect-speed --key-file secret.key   # played 0.95–1.05× fast or slow
   ffmpeg -i http://radio.example/stream -f wav - | soundsafe detect - --follow --model models/onnx
 
 --follow prints one JSON line per field as soon as it is decoded ({"event": "field", "field": …, "value": …,
 "confidence": …, "time_s": …}) and a last {"event": "end", …, "model": …} line. Files are read in blocks
 (bounded memory). The grid search averages over --sync-chunks chunks: 8 for files (surer), 2 for stdin and
 --follow (the first read comes after 3 s instead of 9 s); the detector searches again whenever the mark is lost
-for 3 chunks.
+for 3 chunks. --detect-speed first searches how much the audio was sped up or slowed down (pitch and tempo
+together, ±5 %) and reads it with that undone (the whole input is read first; about 1 s more per file).
 
 Exit codes: 0 the whole record was read; 3 part of it (e.g. ISRC and ISWC only); 1 nothing (or an error).
 """
@@ -86,6 +88,8 @@ def add_watermark_parsers(sub: argparse._SubParsersAction) -> None:
     detect.add_argument("--follow", action="store_true", help="print JSON lines as fields are decoded")
     detect.add_argument("--sync-chunks", type=int, help="chunks the grid search averages over (default 8 for a "
                                                         "file, 2 for stdin or --follow)")
+    detect.add_argument("--detect-speed", action="store_true",
+                        help="search a speed change of ±5 %% first (reads the whole input, then detects)")
     _common(detect)
     verify = sub.add_parser("verify", help="check that audio carries the expected ISRC (delivery checks)",
                             description="Check that an audio file carries the expected identifier.",
@@ -206,13 +210,29 @@ def _detector(args: argparse.Namespace, command: str, live: bool) -> tuple[Any, 
 
 
 def run_detect(args: argparse.Namespace) -> int:
+    if args.detect_speed and args.follow:
+        print("soundsafe detect: --detect-speed reads the whole input before detecting; it cannot --follow",
+              file=sys.stderr)
+        return 2
     try:
         choice, key, detector, blocks = _detector(args, "detect", live=args.follow)
-        for block in blocks:
-            for event in detector.push(block):
-                _follow_line(event="field", **event.to_dict())
-        printed = len(detector.events)
-        found = detector.finish()
+        if args.detect_speed:  # the search needs the audio at hand: the offline detect with the same settings
+            import numpy as np
+
+            from soundsafe.watermark.api import detect
+
+            audio = np.concatenate(list(blocks))
+            found = detect(audio, detector.sr, key, detector.engine, sync_chunks=detector.sync_chunks,
+                           speed_search=True)
+            detector.events, printed = found.events, len(found.events)
+            seconds = audio.shape[0] / detector.sr
+        else:
+            for block in blocks:
+                for event in detector.push(block):
+                    _follow_line(event="field", **event.to_dict())
+            printed = len(detector.events)
+            found = detector.finish()
+            seconds = detector.seconds_received
     except Exception as exc:
         return _fail("detect", exc)
     result = found.result
@@ -220,7 +240,7 @@ def run_detect(args: argparse.Namespace) -> int:
         for event in found.events[printed:]:  # what the last, whole-history decode added
             _follow_line(event="field", **event.to_dict())
         _follow_line(event="end", complete=result.complete, fields=len(result.fields), missing=result.missing,
-                     seconds=round(detector.seconds_received, 3), marked_fraction=round(found.marked_fraction, 3),
+                     seconds=round(seconds, 3), marked_fraction=round(found.marked_fraction, 3),
                      model=choice.to_dict())
     elif args.json:
         print(json.dumps({"model": choice.to_dict(), **found.to_dict()}, indent=2, ensure_ascii=False, default=str))
@@ -231,6 +251,8 @@ def run_detect(args: argparse.Namespace) -> int:
                   f"{marked[-1] + 1:.2f} s ({found.marked_fraction:.0%} of the input)")
         else:  # without a packet that passes its tag, chunk scores alone prove nothing
             print(f"no watermark read under key {key.fingerprint} ({len(found.chunk_starts_s)} chunk(s) examined)")
+        if found.speed != 1.0:
+            print(f"  read with a speed change of {100 * (found.speed - 1):+.2f} % undone")
         for name, value in result.fields.items():
             print(f"  {name:16s} {json.dumps(value, ensure_ascii=False):60s} confidence {result.confidence[name]:.3f}")
         if result.fields and result.missing:

@@ -128,8 +128,10 @@ class SoundSafeSystem:
     def read(self, audio: np.ndarray, sr: int, speed_search: bool = False) -> Reading:
         from soundsafe.watermark.api import detect
 
-        found = detect(audio, sr, self.key, self.model)
-        units = np.rint(np.asarray(found.chunk_starts_s) / self.model.config.chunk_seconds).astype(np.int64)
+        found = detect(audio, sr, self.key, self.model, speed_search=speed_search)
+        # a speed search reads the audio with the speed change undone: chunk numbers are in that time
+        starts = np.asarray(found.chunk_starts_s) * found.speed
+        units = np.rint(starts / self.model.config.chunk_seconds).astype(np.int64)
         llr = found.llr if found.llr is not None else np.zeros((0, self.model.config.bits))
         return Reading(detected=found.result.core_found, score=found.marked_fraction,
                        bits=(llr > 0).astype(np.int64), units=units, fields=dict(found.result.fields),

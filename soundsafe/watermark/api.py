@@ -26,6 +26,9 @@ import numpy as np
 from soundsafe.audio.checks import check_audio
 from soundsafe.payload.keys import DEMO_KEY, PayloadKey
 from soundsafe.payload.packets import CodeSettings
+from soundsafe.watermark.engine import load_engine
+from soundsafe.watermark.layout import carrier_layout
+from soundsafe.watermark.speed import estimate_speed, undo_speed
 from soundsafe.watermark.streaming import Detection, StreamingDetector, StreamingEmbedder
 
 __all__ = ["OFFLINE_SYNC_CHUNKS", "Detection", "detect", "embed"]
@@ -49,12 +52,32 @@ def embed(audio: np.ndarray, sr: int, metadata: Mapping[str, Any], key: PayloadK
 
 def detect(audio: np.ndarray, sr: int, key: PayloadKey = DEMO_KEY, model: Any = None,
            settings: CodeSettings | None = None, sync_chunks: int = OFFLINE_SYNC_CHUNKS,
-           live: bool = False) -> Detection:
+           live: bool = False, speed_search: bool = False) -> Detection:
     """Read the watermark payload from ``audio`` (any rate, channels, length ≥ 1 chunk for a result).
 
     ``live=True`` also decodes while reading, so ``Detection.events`` say when each field would have been
-    reported by a streaming detector (slower: many decodes instead of one).
+    reported by a streaming detector (slower: many decodes instead of one). ``speed_search=True`` first finds
+    how much the audio was sped up or slowed down (±5 %, :mod:`soundsafe.watermark.speed`; about 1 s more) and
+    reads it with that undone; ``Detection.speed`` is the factor found, chunk times stay in the input's time.
     """
-    detector = StreamingDetector(sr, key, model, settings, sync_chunks=sync_chunks, live=live)
-    detector.push(check_audio(audio, sr, what="detect"))
-    return detector.finish()
+    x = check_audio(audio, sr, what="detect")
+    engine = load_engine(model)
+    factor = 1.0
+    if speed_search:
+        c = engine.config
+        mono = x.mean(axis=1)
+        if sr != c.sample_rate:
+            import soxr
+
+            mono = soxr.resample(mono, sr, c.sample_rate, quality="HQ")
+        factor = estimate_speed(mono, c, carrier_layout(c, key.carrier_seed)).factor
+        x = undo_speed(x, sr, factor)
+    detector = StreamingDetector(sr, key, engine, settings, sync_chunks=sync_chunks, live=live)
+    detector.push(x)
+    found = detector.finish()
+    if factor != 1.0:
+        found.speed = factor
+        found.chunk_starts_s = [t / factor for t in found.chunk_starts_s]
+        for event in found.events:
+            event.time_s /= factor
+    return found

@@ -154,6 +154,7 @@ class Detection:
     strength: list[float] = field(default_factory=list)  # mark strength per chunk (sync.mark_strength)
     llr: np.ndarray | None = field(default=None, repr=False)  # (chunks, K) soft bits of every chunk read
     events: list[FieldEvent] = field(default_factory=list)  # fields in the order they were first decoded
+    speed: float = 1.0  # speed-up factor undone before reading (api.detect's speed search), 1 = none
 
     @property
     def marked_fraction(self) -> float:
@@ -165,6 +166,7 @@ class Detection:
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.result.to_dict(), "marked_fraction": round(self.marked_fraction, 3),
+                "speed": round(self.speed, 5),
                 "first_reported_s": {e.field: round(e.time_s, 3) for e in self.events},
                 "chunks": [{"start_s": round(t, 3), "marked": m, "strength": round(s, 3)}
                            for t, m, s in zip(self.chunk_starts_s, self.marked, self.strength, strict=True)]}

@@ -1,0 +1,82 @@
+"""Speed search: the playback-speed factor of audio that was sped up or slowed down before it reached us.
+
+A speed change (pitch and tempo together: a wrong sample rate, a DJ's pitch fader, a broadcaster's 2 % speed-up)
+moves every tile in time and frequency, so the chunk grid is not found at any offset (2 % at 9 kHz is two tiles).
+Resampling the audio by the right factor undoes it exactly. The search resamples one region of the input by each
+candidate factor and scores the chunk grid there with the one-STFT shortlist of :mod:`soundsafe.watermark.sync`
+(its best offset's :func:`~soundsafe.watermark.sync.mark_strength`): coarse steps over ``±SPEED_RANGE``, then
+fine steps around the best, as audiowmark's ``--detect-speed`` does. A factor is kept only when it scores
+clearly above no change, so unattacked audio is read as it is.
+
+Measured on real validation music (2026-12-03): at the true factor the grid scores 0.96–0.99, 0.25 % away
+0.77–0.87, and 0.14–0.22 with no correction, so coarse steps of 0.5 % cannot miss it. Tempo-only changes
+(time-stretch) and pitch-only changes (pitch shift) are not speed changes; this search does not undo them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from soundsafe.watermark.config import ModelConfig
+from soundsafe.watermark.sync import grid_scores
+
+__all__ = ["SPEED_RANGE", "SpeedEstimate", "estimate_speed", "undo_speed"]
+
+SPEED_RANGE = 0.05  # factors 0.95 … 1.05 are searched
+_COARSE_STEP = 0.005
+_FINE_STEP = 0.00125
+_REGION_SECONDS = 5.0  # audio the search scores (from the middle of the input): 4 chunks
+_KEEP_MARGIN = 0.05  # a factor must beat no change by this much in mark strength to be used
+
+
+@dataclass(frozen=True)
+class SpeedEstimate:
+    """The factor the audio was sped up by (1.02: played 2 % fast), and the grid scores behind it."""
+
+    factor: float
+    score: float  # mark strength of the best grid at ``factor``
+    unchanged_score: float  # … and with no correction
+
+
+def undo_speed(audio: np.ndarray, sr: int, factor: float) -> np.ndarray:
+    """``audio`` (frames first) as it was before a speed-up by ``factor``: ``factor`` times as many frames."""
+    if factor == 1.0:
+        return audio
+    import soxr
+
+    return soxr.resample(audio, sr, sr * factor, quality="HQ").astype(np.float32, copy=False)
+
+
+def _score(region: np.ndarray, config: ModelConfig, layout: np.ndarray, factor: float) -> float:
+    y = undo_speed(region, config.sample_rate, factor)
+    n = config.chunk_samples
+    chunks = max(1, y.size // n - 1)
+    if y.size < (chunks + 1) * n:
+        chunks = 1
+        if y.size < n:
+            return 0.0
+    offsets = list(range(0, min(n, y.size - chunks * n + 1), config.hop))
+    return float(grid_scores(y, config, layout, chunks, offsets).max())
+
+
+def estimate_speed(mono: np.ndarray, config: ModelConfig, layout: np.ndarray) -> SpeedEstimate:
+    """Search the speed factor of ``mono`` (1-D, at the model's rate) for the key's carrier ``layout``."""
+    size = round(_REGION_SECONDS * config.sample_rate)
+    start = max(0, (mono.size - size) // 2)
+    region = np.ascontiguousarray(mono[start: start + size], np.float32)
+    scores: dict[float, float] = {}
+
+    def scan(factors: np.ndarray) -> None:
+        for f in np.round(factors, 5):
+            if float(f) not in scores:
+                scores[float(f)] = _score(region, config, layout, float(f))
+
+    scan(np.arange(1 - SPEED_RANGE, 1 + SPEED_RANGE + 1e-9, _COARSE_STEP))
+    coarse = max(scores, key=scores.__getitem__)
+    scan(np.arange(coarse - _COARSE_STEP, coarse + _COARSE_STEP + 1e-9, _FINE_STEP))
+    best = max(scores, key=scores.__getitem__)
+    unchanged = scores[1.0]
+    factor = best if scores[best] > unchanged + _KEEP_MARGIN else 1.0
+    return SpeedEstimate(factor, scores[factor], unchanged)
