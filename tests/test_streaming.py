@@ -277,3 +277,23 @@ def test_speed_search_reads_audio_played_fast_or_slow(music: np.ndarray, demo_re
     both = subprocess.run([sys.executable, "-m", "soundsafe", "detect", str(path), "--detect-speed", "--follow",
                            "-q"], capture_output=True, text=True)
     assert both.returncode == 2 and "cannot --follow" in both.stderr
+
+
+def test_detector_follows_a_tempo_change(music: np.ndarray, demo_record: dict, model) -> None:
+    """Time-stretched by 2 %, each chunk starts 20 ms (2 hops) after the last one ends: the prediction follows."""
+    marked = embed(music, SR, demo_record, KEY, model)
+    for strength in ("+2%", "-2%"):
+        slow = apply_attack("time_stretch", marked, SR, strength)
+        period = slow.shape[0] / marked.shape[0]  # seconds of the stretched audio per second of the original
+        found = detect(slow, SR, KEY, model)
+        assert found.result.fields.get("isrc") == encode_payload(demo_record, KEY, CodeSettings()).record["isrc"]
+        steps = np.diff([t for t, m in zip(found.chunk_starts_s, found.marked, strict=True) if m])
+        assert abs(float(np.median(steps)) - period) <= 0.011  # within a hop of the stretched chunk length
+
+
+def test_chunk_units_follow_the_detectors_grid() -> None:
+    from soundsafe.evaluation.systems import _chunk_units
+
+    starts = np.append(np.arange(30) * 1.02, [40.0, 41.0])  # a 2 % drift, then a jump (a new grid)
+    assert _chunk_units(starts, 1.0).tolist() == [*range(30), 40, 41]  # rounding would make chunk 25 the 26th
+    assert _chunk_units(np.array([0.0, 1.0, 2.0]), 1.0).tolist() == [0, 1, 2]

@@ -93,6 +93,17 @@ def same_isrc(found: Any, expected: str) -> bool:
     return isinstance(found, str) and found.replace("-", "").upper() == expected.replace("-", "").upper()
 
 
+def _chunk_units(starts_s: np.ndarray, chunk_s: float) -> np.ndarray:
+    """The embedded chunk each read chunk is: the next one when it starts about a chunk after the last (the
+    detector followed the grid, also through a tempo change that moves it off whole seconds), else the nearest.
+    ``starts_s`` are in the marked audio's time (a speed search's factor already undone)."""
+    units = np.rint(starts_s / chunk_s).astype(np.int64)
+    for i in range(1, len(units)):
+        if abs(starts_s[i] - starts_s[i - 1] - chunk_s) <= 0.06 * chunk_s:  # up to the detector's drift range
+            units[i] = units[i - 1] + 1
+    return units
+
+
 class SoundSafeSystem:
     """The project's watermark model (``model`` a path, a loaded model, or None for the pipeline's default)."""
 
@@ -129,9 +140,7 @@ class SoundSafeSystem:
         from soundsafe.watermark.api import detect
 
         found = detect(audio, sr, self.key, self.model, speed_search=speed_search)
-        # a speed search reads the audio with the speed change undone: chunk numbers are in that time
-        starts = np.asarray(found.chunk_starts_s) * found.speed
-        units = np.rint(starts / self.model.config.chunk_seconds).astype(np.int64)
+        units = _chunk_units(np.asarray(found.chunk_starts_s) * found.speed, self.model.config.chunk_seconds)
         llr = found.llr if found.llr is not None else np.zeros((0, self.model.config.bits))
         return Reading(detected=found.result.core_found, score=found.marked_fraction,
                        bits=(llr > 0).astype(np.int64), units=units, fields=dict(found.result.fields),

@@ -41,6 +41,8 @@ _SHORTLIST = 16  # grid offsets the rough search passes on to exact reads
 _SHORTLIST_CHUNKS = 4  # chunks each shortlisted offset is read over
 _SWITCH_MARGIN = 0.15  # a re-search moves to a new grid only when it scores this much above the current one
 _SEARCH_HOPS = 2  # drift search: ± this many hops around the predicted chunk start
+_DRIFT_HISTORY = 5  # marked chunks whose observed drift (chunk start vs the end of the last one) is tracked
+_MAX_DRIFT_HOPS = 5  # the prediction follows drifts up to 5 hops (50 ms) per chunk: ±5 % tempo
 _STREAM_HISTORY = 512  # chunks the live decoder looks back over (about four payload cycles)
 _EAGER_CHUNKS = 16  # live decoding after every marked chunk for the first chunks of a grid (first ISRC fast) …
 _LIVE_EVERY = 8  # … then after every 8th marked chunk (a decode over a long history costs tens of ms)
@@ -204,6 +206,8 @@ class StreamingDetector:
         self._last_grid: int | None = None
         self._unmarked_run = 0
         self._predicted: tuple[int, np.ndarray] | None = None  # (start, statistics) of the last predicted read
+        self._drift = 0  # samples each chunk starts after the end of the last (a tempo change makes it ≠ 0)
+        self._drifts: list[int] = []
         self._segments: list[list[np.ndarray | None]] = [[]]
         self._starts: list[float] = []
         self._marked: list[bool] = []
@@ -293,6 +297,7 @@ class StreamingDetector:
             if self._segments[-1]:  # a new grid: the next chunk does not follow the last one read
                 self._segments.append([])
             self._marked_in_grid = 0
+            self._drift, self._drifts = 0, []
         self._position = start
         return True
 
@@ -333,8 +338,12 @@ class StreamingDetector:
         self._strength.append(strength)
         self._llr.append(llr)
         self._segments[-1].append(llr if is_marked else None)
+        if is_marked:  # follow a steady drift (time-stretch, pitch shift): predict where the next chunk starts
+            self._drifts = [*self._drifts[-(_DRIFT_HISTORY - 1):], p - (self._position - self._drift)]
+            limit = _MAX_DRIFT_HOPS * hop
+            self._drift = int(np.clip(hop * round(float(np.median(self._drifts)) / hop), -limit, limit))
         self._last_grid = p + n
-        self._position = p + n
+        self._position = p + n + self._drift
         self._unmarked_run = 0 if is_marked else self._unmarked_run + 1
         if is_marked:
             self._marked_in_grid += 1
