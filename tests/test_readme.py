@@ -285,6 +285,8 @@ CASES: dict[str, Case] = {
     # after MP3 128k fewer chunks pass the marked threshold on this synthetic song; the ISRC must still be read
     "soundsafe detect clip.mp3 --json --key-file secret.key": Case(rc=3, check=_detect_json(0.2)),
     "soundsafe detect marked.wav --follow --key-file secret.key": Case(rc=3, check=_follow_lines),
+    "soundsafe detect sped-up.wav --detect-speed --key-file secret.key":
+        Case(rc=3, check=_has(ISRC, "speed change of +2.00 % undone")),
     f"soundsafe verify marked.wav --isrc {ISRC} --key-file secret.key": Case(check=_has("verified: isrc")),
     f"soundsafe verify delivery.wav --isrc {ISRC} --key-file secret.key": Case(check=_has("verified: isrc")),
     "soundsafe verify delivery.wav --metadata meta.json --key-file secret.key --json": Case(check=_verified_json),
@@ -326,8 +328,8 @@ USAGE: dict[str, Usage] = {
     "soundsafe attack list | NAME IN OUT [--strength S] [--seed N]": Usage((("attack",),)),
     "soundsafe embed IN|- OUT|- --metadata META.json [--key-file F] [--model M|ONNX_DIR|carrier] [--threads N] "
     "[--quiet]": Usage((("embed",),)),
-    "soundsafe detect IN|- [--json | --follow] [--sync-chunks S] [--key-file F] [--model M|ONNX_DIR|carrier] "
-    "[--quiet]": Usage((("detect",),)),
+    "soundsafe detect IN|- [--json | --follow] [--sync-chunks S] [--detect-speed] [--key-file F] "
+    "[--model M|ONNX_DIR|carrier] [--quiet]": Usage((("detect",),)),
     "soundsafe verify IN|- --isrc ISRC | --metadata META.json [--json] [--key-file F] [--model M] [--quiet]":
         Usage((("verify",),)),
     "soundsafe fingerprint index DIR [--out IDX] [--model M] | identify FILE|- [--index IDX] [--threshold T]":
@@ -445,6 +447,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "ffmpeg -loglevel error -i song.wav song.mp3", "ffmpeg -loglevel error -i song.wav song.flac",
         "soundsafe embed song.wav marked.wav --metadata meta.json --key-file secret.key --quiet",
         "cp marked.wav delivery.wav", "ffmpeg -loglevel error -i marked.wav -b:a 128k clip.mp3",
+        "ffmpeg -loglevel error -i marked.wav -af asetrate=44982,aresample=44100 sped-up.wav",  # 2 % fast
         "soundsafe payload encode meta.json --key-file secret.key --out packets.json",
         "ffmpeg -loglevel error -ss 2 -t 5 -i home/catalog/track-b.wav -c:a aac -b:a 96k live_clip.m4a",
         "ffmpeg -loglevel error -ss 1 -t 8 -i home/catalog/track-c.wav -c:a aac -b:a 128k concert.mp4",
