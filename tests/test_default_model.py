@@ -116,14 +116,20 @@ def test_verify_exit_codes_and_messages(tmp_path: Path, demo_record: dict, music
     monkeypatch.chdir(tmp_path)
     sf.write("marked.wav", embed(music, SR, demo_record, model=CARRIER), SR)
     sf.write("plain.wav", music, SR)
-    (tmp_path / "meta.json").write_text(json.dumps(demo_record))
     assert main(["verify", "marked.wav", "--isrc", "US-RC1-76-07839", "--model", CARRIER, "-q"]) == 0
     assert "verified: isrc USRC17607839" in capsys.readouterr().out
     assert main(["verify", "marked.wav", "--isrc", "GBAYE0000001", "--model", CARRIER, "-q"]) == 1
     assert "MISMATCH: isrc read USRC17607839 but expected GBAYE0000001" in capsys.readouterr().out
     assert main(["verify", "plain.wav", "--isrc", "USRC17607839", "--model", CARRIER, "-q"]) == 1
     assert "NOT VERIFIED: isrc not read from plain.wav (no watermark read at all)" in capsys.readouterr().out
-    assert main(["verify", "marked.wav", "--metadata", "meta.json", "--model", CARRIER, "-q", "--json"]) == 0
+    # the ISWC travels in the data layer: a file that holds the (short) record's data cycle verifies it
+    short = {**demo_record, "title": "Dawn", "display_artist": "HL"}
+    short = {k: short[k] for k in ("isrc", "iswc", "title", "display_artist")}
+    (tmp_path / "meta.json").write_text(json.dumps(short))
+    sf.write("long.wav", embed(np.concatenate([music] * 3), SR, short, model=CARRIER), SR)
+    assert main(["verify", "marked.wav", "--metadata", "meta.json", "--model", CARRIER, "-q"]) == 1
+    assert "NOT VERIFIED: iswc not read from marked.wav (read instead: isrc)" in capsys.readouterr().out
+    assert main(["verify", "long.wav", "--metadata", "meta.json", "--model", CARRIER, "-q", "--json"]) == 0
     verdict = json.loads(capsys.readouterr().out)
     assert verdict["verified"] and verdict["read"] == {"isrc": "USRC17607839", "iswc": "T-034524680-1"}
     assert main(["verify", "marked.wav", "--isrc", "not-an-isrc", "--model", CARRIER, "-q"]) == 1

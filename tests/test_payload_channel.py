@@ -14,10 +14,10 @@ from soundsafe.payload.decoder import StreamDecoder, decode_stream, false_accept
 from soundsafe.payload.keys import DEMO_KEY, PayloadKey, PayloadKeyError, generate_key_file, load_key
 from soundsafe.payload.packets import (
     PRESETS,
-    TYPE_CORE,
     TYPE_DATA,
     CodeSettings,
     encode_payload,
+    open_core,
     open_packet,
 )
 from soundsafe.payload.serialize import MAX_PAYLOAD_BYTES, PayloadTooLargeError, canonical_record, serialize
@@ -58,17 +58,33 @@ def test_cuts_and_repeats_are_separate_segments(demo_record: dict) -> None:
     assert result.segment_offsets == [3, n // 2 + 7, 3]
 
 
-def test_isrc_is_read_from_one_period_before_the_rest(demo_record: dict) -> None:
+def test_isrc_is_read_from_any_three_chunks_before_the_rest(demo_record: dict) -> None:
     settings_ = CodeSettings()
     encoded = encode_payload(demo_record, KEY, settings_)
-    stream = StreamDecoder(KEY, settings_)
-    chunks = simulate_channel(encoded.chunk_bits(settings_.core_period, 5), ber=0.0, rng=np.random.default_rng(0))
-    for llr in chunks:
-        stream.push(llr)
-    partial = stream.result()
-    assert partial.fields == {"isrc": "USRC17607839", "iswc": "T-034524680-1"}
-    assert not partial.complete and "title" in partial.missing and "isrc" not in partial.missing
-    assert partial.confidence["isrc"] > 0.999
+    for start in range(settings_.core_period):
+        stream = StreamDecoder(KEY, settings_)
+        chunks = simulate_channel(encoded.chunk_bits(settings_.core_period, start), ber=0.0,
+                                  rng=np.random.default_rng(start))
+        for llr in chunks:
+            stream.push(llr)
+        partial = stream.result()
+        assert partial.fields == {"isrc": "USRC17607839"}
+        assert not partial.complete and "iswc" in partial.missing and "isrc" not in partial.missing
+        assert partial.confidence["isrc"] > 0.999
+
+
+def test_two_chunks_and_the_parts_at_their_edges_hold_the_core(demo_record: dict) -> None:
+    """A 3 s excerpt at any offset: two whole chunks, and at each edge a part of the chunk that carries the
+    third core segment (chunks n−1 and n+2 at period 3), read as weaker soft bits."""
+    encoded = encode_payload(demo_record, KEY)
+    rng = np.random.default_rng(11)
+    bits = encoded.chunk_bits(4, 6)
+    llr = (bits * 2.0 - 1) * 4.0 + rng.normal(size=bits.shape)
+    for share in (0.2, 0.5, 0.8):  # the part of chunk n−1 the excerpt holds; it holds 1 − share of chunk n+2
+        edges = [llr[0] * share, llr[1], llr[2], llr[3] * (1 - share)]
+        assert decode_stream([edges], KEY).fields == {"isrc": "USRC17607839"}
+    # without the edge parts the third segment is missing and nothing is read
+    assert decode_stream([[llr[1], llr[2]]], KEY).fields == {}
 
 
 def test_wrong_key_recovers_nothing(demo_record: dict) -> None:
@@ -94,8 +110,11 @@ def test_no_false_accept_on_a_million_random_packets() -> None:
     accepted = 0
     for word, top in zip(words, high, strict=True):
         opened = open_packet(KEY, settings_, word | top << 63)
-        accepted += opened is not None and opened[0] >> 6 in (TYPE_CORE, TYPE_DATA)
+        accepted += opened is not None and opened[0] >> 6 == TYPE_DATA
     assert accepted == 0
+    # core codewords: 96 random bits each, a 32-bit tag
+    cores = rng.integers(0, 2**48, size=(300_000, 2), dtype=np.int64).tolist()
+    assert not any(open_core(KEY, settings_, a << 48 | b) is not None for a, b in cores)
     assert false_accept_bound(settings_) < 1e-6
 
 
@@ -148,6 +167,8 @@ def test_settings_and_keys_reject_bad_values(tmp_path) -> None:
         CodeSettings(packet_bits=60)
     with pytest.raises(ValueError, match="parity"):
         CodeSettings(parity=0.3)
+    with pytest.raises(ValueError, match="core_period ≥ 3"):
+        CodeSettings(core_period=2)
     with pytest.raises(PayloadKeyError, match="at least 16"):
         PayloadKey(b"short")
     path = tmp_path / "k.hex"
@@ -160,7 +181,7 @@ def test_settings_and_keys_reject_bad_values(tmp_path) -> None:
 
 @pytest.mark.parametrize("bits", [48, 128, 256])
 def test_other_packet_sizes_round_trip(demo_record: dict, bits: int) -> None:
-    settings_ = CodeSettings(packet_bits=bits, core_period=8 if bits > 48 else 10)
+    settings_ = CodeSettings(packet_bits=bits, core_period=3 if bits > 48 else 4)
     encoded = encode_payload(demo_record, KEY, settings_)
     chunks = simulate_channel(encoded.chunk_bits(2 * encoded.cycle_chunks, 9), ber=0.01, loss=0.1,
                               rng=np.random.default_rng(bits))

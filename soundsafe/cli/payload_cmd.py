@@ -32,9 +32,10 @@ def _code_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--code", default="standard", help="code setting: light, standard or robust, or several "
                    "comma-separated for simulate (Reed–Solomon parity 0.25 / 0.5 / 1 per data packet)")
     p.add_argument("--packet-bits", type=int, default=64, help="K, bits the watermark carries per chunk (default 64)")
-    p.add_argument("--tag-bits", type=int, default=24, help="authentication tag bits per packet (default 24)")
-    p.add_argument("--core-period", type=int, default=8,
-                   help="chunks per schedule period; the core (ISRC, ISWC) opens every period (default 8)")
+    p.add_argument("--tag-bits", type=int, default=24, help="authentication tag bits per data packet (default 24)")
+    p.add_argument("--core-period", type=int, default=3,
+                   help="chunks the core codeword (ISRC, payload length) is spread over, in the first half of every "
+                        "chunk's bits: any this many seconds of audio hold it (default 3)")
 
 
 def add_payload_parser(sub: argparse._SubParsersAction) -> None:
@@ -145,14 +146,15 @@ def _encode(args: argparse.Namespace) -> int:
         "settings": _settings_json(encoded.settings),
         "record": encoded.record,
         "layout": _layout_json(encoded),
-        "chunks": [f"{encoded.word_at(i):0{width}x}" for i in range(n)],
+        "chunks": [f"{int(''.join(map(str, row)), 2):0{width}x}" for row in encoded.chunk_bits(n)],
     }, args.out)
     return 0
 
 
 def _settings_json(settings: Any) -> dict[str, Any]:
     return {"packet_bits": settings.packet_bits, "tag_bits": settings.tag_bits, "parity": settings.parity,
-            "core_period": settings.core_period, "core_segments": settings.core_segments}
+            "core_period": settings.core_period, "core_layer_bits": settings.core_layer_bits,
+            "core_tag_bits": settings.core_tag_bits}
 
 
 def _layout_json(encoded: Any) -> dict[str, Any]:
@@ -230,8 +232,11 @@ def _inspect(args: argparse.Namespace) -> int:
     for name, n in sorted(sizes.items(), key=lambda kv: -kv[1]):
         print(f"  {name:18s} {n:5d} B  {'#' * max(1, round(40 * n / max(sizes.values())))}")
     lay = report["layout"]
-    print(f"packets: K={settings.packet_bits} bits = 8 header + {settings.body_bits} body + {settings.tag_bits} tag; "
-          f"core in {settings.core_segments} packet(s) every {settings.core_period} chunks")
+    print(f"chunks: K={settings.packet_bits} bits = {settings.core_layer_bits} core layer (segment n mod "
+          f"{settings.core_period} of a {settings.core_codeword_bits}-bit codeword with a {settings.core_tag_bits}-bit "
+          f"tag) + {settings.data_layer_bits} data layer (half a data packet)")
+    print(f"data packets: {settings.packet_bits} bits = 8 header + {settings.body_bits} body + "
+          f"{settings.tag_bits} tag, over two chunks")
     print(f"  extended payload {lay['extended_bytes']} B in {lay['blocks']} Reed–Solomon block(s) of "
           f"{lay['data_packets_per_block']} data + {lay['parity_packets_per_block']} parity packets")
     print(f"  one schedule cycle: {cycle} chunks = {coded_bits:,} coded bits for {info_bits:,} information bits "

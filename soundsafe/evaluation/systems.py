@@ -123,14 +123,14 @@ class SoundSafeSystem:
         return self.model.config.bits_per_second
 
     def embed(self, audio: np.ndarray, sr: int, record: Mapping[str, Any], seed: int) -> Embedded:
-        from soundsafe.payload.packets import CodeSettings, cycle_length, encode_payload
+        from soundsafe.payload.packets import CodeSettings, encode_payload
         from soundsafe.watermark.api import embed
 
         c = self.model.config
         marked = embed(audio, sr, record, self.key, self.model)
         chunks = round(audio.shape[0] / sr * c.sample_rate) // c.chunk_samples
         encoded = encode_payload(dict(record), self.key, CodeSettings(packet_bits=c.bits))
-        cycle = cycle_length(encoded.settings, len(encoded.data_words)) * c.chunk_seconds
+        cycle = encoded.cycle_chunks * c.chunk_seconds
         return Embedded(marked, encoded.chunk_bits(chunks).astype(np.int64), cycle)
 
     def identified(self, embedded: Embedded, reading: Reading, record: Mapping[str, Any]) -> tuple[bool, bool | None]:

@@ -2,20 +2,22 @@
 
 The input is one or more *segments*: runs of consecutive chunks as the detector found them (a new segment
 after a cut or a splice), each chunk a vector of K log-likelihood ratios ``log P(bit=1) / P(bit=0)`` or
-``None`` where no watermark was read. Decoding:
+``None`` where no watermark was read (see :mod:`.packets` for the two layers). Decoding:
 
-1. **Core phase.** For each segment and each phase of the schedule period, the soft bits of the chunks
-   that would hold core segment ``j`` are summed (the core repeats every period) and decoded.
-2. **Packet decoding** is Chase-style: the hard decision, then flips of the ``chase_bits`` least reliable
-   bits in order of cost, until the decrypted packet has the expected header and a valid tag.
-3. **Data alignment.** The core gives the payload length, hence the schedule's cycle; the segment's place in
-   the cycle is the one most of its (hard-decoded) data chunks agree with.
-4. **Combining.** Soft bits of every copy of a packet, across periods, cycles and segments, are summed and the
+1. **Core.** For each segment and each phase of the core period, the core-layer soft bits of every chunk
+   holding segment ``j`` are summed (a partial chunk at a read's edge adds its weaker soft bits like any
+   other) and the codeword decoded; the best phase of every segment is kept and all are summed once more.
+2. **Codeword decoding** is Chase-style: the hard decision, then flips of the ``chase_bits`` least reliable
+   bits in order of cost, until the decrypted word has a valid tag (and, for data packets, header).
+3. **Data alignment.** The core gives the payload length, hence the number of data packets ``T``; a
+   segment's place in the data cycle (``2T`` chunks) is the one most of its hard-decoded chunk pairs agree
+   with.
+4. **Combining.** Soft bits of every copy of a data packet, across cycles and segments, are summed and the
    packet decoded; packets that fail are erasures for the Reed–Solomon decoder of their block; each block's
    MAC is checked. Fields are read from the longest verified prefix of the payload.
 
-False accepts: a packet is accepted only with the expected 8-bit header and a ``tag_bits`` tag, so one trial
-passes random bits with probability ``2**-(8 + tag_bits)``; :func:`false_accept_bound` multiplies by the
+False accepts: a core codeword is accepted only with its ``core_tag_bits`` tag (32 at K=64), so one trial
+passes random bits with probability ``2**-core_tag_bits``; :func:`false_accept_bound` multiplies by the
 number of trials a read makes.
 """
 
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -33,28 +35,27 @@ from reedsolo import ReedSolomonError
 from soundsafe.payload.keys import PayloadKey
 from soundsafe.payload.packets import (
     HEADER_BITS,
-    TYPE_CORE,
     TYPE_DATA,
     BlockLayout,
     CodeSettings,
     CoreMessage,
     block_mac_input,
-    core_from_bodies,
     cycle_length,
+    data_slot,
     header,
+    open_core,
     open_packet,
     rs_codec,
-    schedule_slot,
 )
 from soundsafe.payload.record import FIELDS
-from soundsafe.payload.serialize import iter_fields, unpack_isrc, unpack_iswc
+from soundsafe.payload.serialize import iter_fields, unpack_isrc
 from soundsafe.payload.wire import PayloadFormatError
 
 __all__ = ["DecodeResult", "StreamDecoder", "decode_stream", "false_accept_bound"]
 
 _LLR_CLIP = 50.0
 _MAC_BITS = 32
-_ALIGN_FALLBACK_BUDGET = 200_000  # Chase trials allowed when no data chunk of a segment decodes alone
+_ALIGN_FALLBACK_BUDGET = 200_000  # Chase trials allowed when no data chunk pair of a segment decodes alone
 
 
 @dataclass
@@ -91,68 +92,84 @@ class DecodeResult:
 
 
 def false_accept_bound(settings: CodeSettings) -> float:
-    """Upper bound on the probability that one read of unmarked audio yields an ISRC.
+    """Upper bound on the probability that one read of a segment of unmarked audio yields an ISRC.
 
-    A read tries ``core_period`` phases × ``core_segments`` segments × ``2**chase_bits`` flip patterns, and
-    every core segment must pass its header and tag (independently for random input).
+    A read tries ``core_period`` phases × ``2**chase_bits`` flip patterns per segment (and once more on the sum
+    over segments), and a random word passes the core's ``core_tag_bits`` tag with probability
+    ``2**-core_tag_bits``.
     """
-    per_trial = 2.0 ** -(HEADER_BITS + settings.tag_bits)
-    per_segment = min(1.0, 2**settings.chase_bits * per_trial)
-    return min(1.0, settings.core_period * per_segment**settings.core_segments)
+    trials = (settings.core_period + 1) * 2**settings.chase_bits
+    return min(1.0, trials * 2.0 ** -settings.core_tag_bits)
 
 
-# --- one packet ------------------------------------------------------------------------------------------------
+# --- one codeword ----------------------------------------------------------------------------------------------
 
 
 def _log_sigmoid(x: np.ndarray) -> np.ndarray:
     return -np.logaddexp(0.0, -x)
 
 
+def _word(bits: np.ndarray) -> int:
+    return int("".join("1" if b else "0" for b in bits), 2) if bits.size else 0
+
+
 @dataclass(frozen=True)
 class _Opened:
-    head: int
-    body: bytes
+    value: Any  # what the opener returned: (header, body) for a data packet, a CoreMessage for the core
     confidence: float
 
 
-class _PacketReader:
-    """Chase decoding of one K-bit packet from its (summed) LLRs."""
+def _chase(llr: np.ndarray, opener: Callable[[int], Any], chase_bits: int, check_bits: float,
+           chase: bool = True) -> _Opened | None:
+    """Chase decoding of one codeword from its (summed) LLRs: the first flip pattern, cheapest first, that
+    ``opener`` accepts (returns non-None); ``check_bits`` is how many bits of check the opener applies."""
+    width = llr.size
+    base = _word(llr > 0)
+    trials = [0]
+    if chase and chase_bits:
+        order = np.argsort(np.abs(llr), kind="stable")[:chase_bits]
+        subsets = np.array(list(itertools.product((0, 1), repeat=len(order))), dtype=bool)[:, ::-1]
+        costs = subsets.astype(float) @ np.abs(llr[order])
+        trials = [sum(1 << (width - 1 - int(order[j])) for j in np.flatnonzero(s))
+                  for s in subsets[np.argsort(costs, kind="stable")]]
+    for flip in trials:
+        value = opener(base ^ flip)
+        if value is not None:
+            return _Opened(value, _confidence(llr, base ^ flip, check_bits - math.log2(len(trials))))
+    return None
+
+
+def _confidence(llr: np.ndarray, word: int, check_bits: float) -> float:
+    """Posterior that ``word`` is what was sent: its likelihood from the soft bits, times 2**check_bits."""
+    width = llr.size
+    bits = np.array([(word >> (width - 1 - i)) & 1 for i in range(width)])
+    signs = np.where(bits == 1, 1.0, -1.0)
+    log_p = float(_log_sigmoid(signs * llr).sum())
+    if log_p >= -1e-300:
+        return 1.0
+    logit = log_p - math.log(-math.expm1(log_p)) + check_bits * math.log(2)
+    return 1.0 / (1.0 + math.exp(-logit)) if logit > -700 else 0.0
+
+
+class _Readers:
+    """The two codeword readers of one key and code setting."""
 
     def __init__(self, key: PayloadKey, settings: CodeSettings) -> None:
         self.key, self.settings = key, settings
-        t = settings.chase_bits
-        self._subsets = np.array(list(itertools.product((0, 1), repeat=t)), dtype=bool)[:, ::-1]
 
-    def word(self, bits: np.ndarray) -> int:
-        return int.from_bytes(np.packbits(bits.astype(np.uint8)).tobytes(), "big")
+    def core(self, llr: np.ndarray) -> _Opened | None:
+        s = self.settings
+        return _chase(llr, lambda w: open_core(self.key, s, w), s.chase_bits, s.core_tag_bits)
 
-    def read(self, llr: np.ndarray, expected: int | None, chase: bool = True) -> _Opened | None:
-        settings = self.settings
-        hard = llr > 0
-        base = self.word(hard)
-        trials = [0]
-        order = np.argsort(np.abs(llr), kind="stable")[: settings.chase_bits]
-        if chase and settings.chase_bits:
-            costs = self._subsets.astype(float) @ np.abs(llr[order])
-            flips = [sum(1 << (settings.packet_bits - 1 - int(order[j])) for j in np.flatnonzero(s))
-                     for s in self._subsets[np.argsort(costs, kind="stable")]]
-            trials = flips
-        for flip in trials:
-            opened = open_packet(self.key, settings, base ^ flip)
-            if opened is None or (expected is not None and opened[0] != expected):
-                continue
-            return _Opened(opened[0], opened[1], self._confidence(llr, base ^ flip, len(trials), expected))
-        return None
+    def data(self, llr: np.ndarray, expected: int | None, chase: bool = True) -> _Opened | None:
+        s = self.settings
 
-    def _confidence(self, llr: np.ndarray, word: int, trials: int, expected: int | None) -> float:
-        bits = np.unpackbits(np.frombuffer(word.to_bytes(self.settings.packet_bits // 8, "big"), dtype=np.uint8))
-        signs = np.where(bits == 1, 1.0, -1.0)
-        log_p = float(_log_sigmoid(signs * llr).sum())  # posterior of this word from the soft bits alone
-        check_bits = self.settings.tag_bits + (HEADER_BITS if expected is not None else 0) - math.log2(trials)
-        if log_p >= -1e-300:
-            return 1.0
-        logit = log_p - math.log(-math.expm1(log_p)) + check_bits * math.log(2)
-        return 1.0 / (1.0 + math.exp(-logit)) if logit > -700 else 0.0
+        def opener(word: int) -> tuple[int, bytes] | None:
+            opened = open_packet(self.key, s, word)
+            return None if opened is None or (expected is not None and opened[0] != expected) else opened
+
+        check = s.tag_bits + (HEADER_BITS if expected is not None else 0)
+        return _chase(llr, opener, s.chase_bits if chase else 0, check, chase)
 
 
 # --- the stream ----------------------------------------------------------------------------------------------
@@ -177,100 +194,101 @@ def _boost(confidence: float, bits: float) -> float:
 
 
 def _core_sums(seg: list[np.ndarray | None], phi: int, settings: CodeSettings,
-               sums: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Soft bits of every copy of each core segment in ``seg`` at schedule phase ``phi``, summed (and which seen)."""
-    period, c = settings.core_period, settings.core_segments
-    sums = np.zeros((c, settings.packet_bits)) if sums is None else sums
-    seen = np.zeros(c, dtype=bool)
+               sums: np.ndarray | None = None) -> np.ndarray:
+    """Core-layer soft bits of every chunk of ``seg`` at core phase ``phi`` (position of its first chunk mod
+    the period), summed per segment of the codeword: ``(core_period, core_layer_bits)``."""
+    period, c = settings.core_period, settings.core_layer_bits
+    sums = np.zeros((period, c)) if sums is None else sums
     for i, llr in enumerate(seg):
-        r = (i + phi) % period
-        if llr is not None and r < c:
-            sums[r] += llr
-            seen[r] = True
-    return sums, seen
+        if llr is not None:
+            sums[(i + phi) % period] += llr[:c]
+    return sums
 
 
-def _data_sums(seg: list[np.ndarray | None], start: int, settings: CodeSettings, total: int, cycle: int,
-               sums: np.ndarray) -> np.ndarray:
-    """Add the soft bits of every data chunk of ``seg`` (starting at schedule ``start``) to its packet's row."""
-    seen = np.zeros(total, dtype=bool)
-    for i, llr in enumerate(seg):
-        g = _data_index(start + i, settings, total, cycle) if llr is not None else None
-        if g is not None:
-            sums[g] += llr
-            seen[g] = True
-    return seen
+def _core_phase(seg: list[np.ndarray | None], readers: _Readers) -> int | None:
+    """The core phase at which this segment's core codeword decodes most confidently, or None."""
+    if not any(llr is not None for llr in seg):
+        return None
+    best: tuple[float, int] | None = None
+    for phi in range(readers.settings.core_period):
+        opened = readers.core(_core_sums(seg, phi, readers.settings).reshape(-1))
+        if opened is not None and (best is None or opened.confidence > best[0]):
+            best = (opened.confidence, phi)
+    return None if best is None else best[1]
 
 
-def _core_phase(seg: list[np.ndarray | None], reader: _PacketReader, settings: CodeSettings) -> int | None:
-    """The schedule phase (start position mod period) at which this segment's core segments decode best."""
-    c = settings.core_segments
-    best: tuple[int, float, int] | None = None
-    for phi in range(settings.core_period):
-        sums, seen = _core_sums(seg, phi, settings)
-        opened = [reader.read(sums[j], header(TYPE_CORE, j)) if seen[j] else None for j in range(c)]
-        score = sum(o is not None for o in opened)
-        total = sum(o.confidence for o in opened if o is not None)
-        if score and (best is None or (score, total) > best[:2]):
-            best = (score, total, phi)
-    return None if best is None else best[2]
-
-
-def _read_core(segs: list[list[np.ndarray | None]], phases: list[int | None], reader: _PacketReader,
-               settings: CodeSettings) -> tuple[CoreMessage, float] | None:
-    c = settings.core_segments
-    sums = np.zeros((c, settings.packet_bits))
+def _read_core(segs: list[list[np.ndarray | None]], phases: list[int | None],
+               readers: _Readers) -> tuple[CoreMessage, float] | None:
+    s = readers.settings
+    sums = np.zeros((s.core_period, s.core_layer_bits))
     for seg, phi in zip(segs, phases, strict=True):
         if phi is not None:
-            _core_sums(seg, phi, settings, sums)
-    opened = [reader.read(sums[j], header(TYPE_CORE, j)) for j in range(c)]
-    if any(o is None for o in opened):
-        return None
-    core = core_from_bodies([o.body for o in opened], settings)  # type: ignore[union-attr]
-    if core is None:
-        return None
-    return core, min(o.confidence for o in opened)  # type: ignore[union-attr]
+            _core_sums(seg, phi, s, sums)
+    opened = readers.core(sums.reshape(-1))
+    return None if opened is None else (opened.value, opened.confidence)
 
 
-def _data_index(position: int, settings: CodeSettings, total: int, cycle: int) -> int | None:
-    ptype, index = schedule_slot(position % cycle, settings, total)
-    return index if ptype == TYPE_DATA else None
-
-
-def _align_data(seg: list[np.ndarray | None], phi: int, reader: _PacketReader, settings: CodeSettings,
-                total: int, cycle: int) -> int | None:
-    """The segment's start position in the schedule cycle (``q0 * period + phi``), or None."""
-    period = settings.core_period
-    hypotheses = cycle // period
-    if hypotheses == 1:
-        return phi
-    # Hard decisions first: each data chunk that opens alone votes for the offsets its header fits.
-    opened: list[tuple[int, int]] = []
+def _pairs(seg: list[np.ndarray | None], start: int, settings: CodeSettings,
+           total: int) -> list[tuple[int, np.ndarray]]:
+    """``(packet, K soft bits)`` of every data packet ``seg`` touches, for a segment starting at data position
+    ``start``; a packet with one half outside the segment or unread has zeros there."""
+    c, d = settings.core_layer_bits, settings.data_layer_bits
+    out: dict[int, tuple[int, np.ndarray]] = {}  # keyed by the pair's first chunk position
     for i, llr in enumerate(seg):
-        if llr is None or (i + phi) % period < settings.core_segments:
+        if llr is None:
             continue
-        packet = reader.read(llr, None, chase=False)
-        if packet is not None and packet.head >> 6 == TYPE_DATA:
-            opened.append((i, packet.head))
-    votes = np.zeros(hypotheses, dtype=int)
-    for q0 in range(hypotheses):
-        start = q0 * period + phi
-        votes[q0] = sum(header(TYPE_DATA, _data_index(start + i, settings, total, cycle) or 0) == head
-                        for i, head in opened)
-    if votes.max() > 0:
-        return int(votes.argmax()) * period + phi
+        g, half = data_slot(start + i, total)
+        first = start + i - half
+        entry = out.setdefault(first, (g, np.zeros(2 * d)))
+        entry[1][half * d: (half + 1) * d] += llr[c:]
+    return list(out.values())
+
+
+def _align_data(seg: list[np.ndarray | None], readers: _Readers, total: int) -> int | None:
+    """The segment's start position in the data cycle (``0 … 2·total − 1``), or None."""
+    s = readers.settings
+    c = s.core_layer_bits
+    # Hard decisions first: each chunk pair that opens alone votes for the offsets its header fits.
+    firsts, heads = [], []
+    for i in range(len(seg) - 1):
+        a, b = seg[i], seg[i + 1]
+        if a is None or b is None:
+            continue
+        opened = readers.data(np.concatenate([a[c:], b[c:]]), None, chase=False)
+        if opened is not None and opened.value[0] >> 6 == TYPE_DATA:
+            firsts.append(i)
+            heads.append(opened.value[0])
+    if firsts:
+        x = np.arange(2 * total)[:, None]
+        i = np.array(firsts)[None, :]
+        g = ((x + i) // 2) % total
+        fits = ((x + i) % 2 == 0) & ((TYPE_DATA << 6 | (g & 63)) == np.array(heads)[None, :])
+        votes = fits.sum(axis=1)
+        if votes.max() > 0:
+            return int(votes.argmax())
     # Nothing opened alone: for each offset, sum the copies it implies and try the best-covered packets.
     probes = 4
-    if hypotheses * probes * 2**settings.chase_bits > _ALIGN_FALLBACK_BUDGET:
+    if 2 * total * probes * 2**s.chase_bits > _ALIGN_FALLBACK_BUDGET:
         return None
-    for q0 in range(hypotheses):
-        start = q0 * period + phi
-        sums = np.zeros((total, settings.packet_bits))
-        seen = _data_sums(seg, start, settings, total, cycle, sums)
-        best = sorted(np.flatnonzero(seen).tolist(), key=lambda g: -float(np.abs(sums[g]).sum()))[:probes]
-        if any(reader.read(sums[g], header(TYPE_DATA, g)) is not None for g in best):
+    for start in range(2 * total):
+        sums = np.zeros((total, s.packet_bits))
+        for g, llr in _pairs(seg, start, s, total):
+            sums[g] += llr
+        best = np.argsort(-np.abs(sums).sum(axis=1))[:probes]
+        if any(readers.data(sums[g], header(TYPE_DATA, int(g))) is not None for g in best if sums[g].any()):
             return start
     return None
+
+
+def _schedule_offset(phi: int | None, start: int, settings: CodeSettings, total: int) -> int:
+    """The schedule position (mod the whole cycle) that is ``phi`` mod the core period and ``start`` mod
+    ``2·total``; just ``start`` when the core phase is unknown or does not fit."""
+    if phi is not None:
+        for k in range(settings.core_period):
+            candidate = start + k * 2 * total
+            if candidate % settings.core_period == phi:
+                return candidate % cycle_length(settings, total)
+    return start
 
 
 def decode_stream(segments: Sequence[Sequence[Any]], key: PayloadKey,
@@ -280,41 +298,37 @@ def decode_stream(segments: Sequence[Sequence[Any]], key: PayloadKey,
     k = settings.packet_bits
     segs = [[_clean(chunk, k) for chunk in seg] for seg in segments]
     result = DecodeResult(chunks_read=sum(llr is not None for seg in segs for llr in seg))
-    reader = _PacketReader(key, settings)
-    phases = [_core_phase(seg, reader, settings) for seg in segs]
-    core_read = _read_core(segs, phases, reader, settings) if any(p is not None for p in phases) else None
+    readers = _Readers(key, settings)
+    phases = [_core_phase(seg, readers) for seg in segs]
     result.segment_offsets = [None] * len(segs)
+    core_read = _read_core(segs, phases, readers) if any(p is not None for p in phases) else None
     if core_read is None:
         return result
     core, core_confidence = core_read
     result.core_found = True
     result.fields["isrc"] = unpack_isrc(core.isrc)
     result.confidence["isrc"] = core_confidence
-    if core.iswc is not None:
-        result.fields["iswc"] = unpack_iswc(core.iswc)
-        result.confidence["iswc"] = core_confidence
-    absent = {"iswc"} if core.iswc is None else set()
-    result.missing = [f for f in FIELDS if f not in result.fields and f not in absent]
+    result.missing = [f for f in FIELDS if f not in result.fields]
 
     coded_settings = replace(settings, parity=core.parity)
     layout = BlockLayout.for_length(core.ext_length, coded_settings)
     total = layout.total_packets
-    cycle = cycle_length(settings, total)
     result.payload_bytes, result.blocks_total = core.ext_length, layout.blocks
 
     sums = np.zeros((total, k))
     seen = np.zeros(total, dtype=bool)
     for s, (seg, phi) in enumerate(zip(segs, phases, strict=True)):
-        if phi is None:
+        start = _align_data(seg, readers, total)
+        if start is None:
             continue
-        start = _align_data(seg, phi, reader, settings, total, cycle)
-        result.segment_offsets[s] = start
-        if start is not None:
-            seen |= _data_sums(seg, start, settings, total, cycle, sums)
+        result.segment_offsets[s] = _schedule_offset(phi, start, settings, total)
+        for g, llr in _pairs(seg, start, settings, total):
+            sums[g] += llr
+            seen[g] = True
 
     packets: dict[int, _Opened] = {}
     for g in np.flatnonzero(seen):
-        opened = reader.read(sums[g], header(TYPE_DATA, int(g)))
+        opened = readers.data(sums[g], header(TYPE_DATA, int(g)))
         if opened is not None:
             packets[int(g)] = opened
 
@@ -341,7 +355,7 @@ def _decode_blocks(packets: dict[int, _Opened], layout: BlockLayout, core: CoreM
         columns = []
         try:
             for col in range(d):
-                word = bytearray(received[pos].body[col] if pos in received else 0 for pos in range(n))
+                word = bytearray(received[pos].value[1][col] if pos in received else 0 for pos in range(n))
                 message = rs.decode(word, erase_pos=erased or None)[0] if erased else word[:kd]
                 columns.append(bytes(message))
         except ReedSolomonError:
@@ -372,8 +386,7 @@ def _read_fields(prefix: bytes, confidences: list[float], layout: BlockLayout, c
     if complete:
         result.missing = []
     else:
-        known_absent = {"iswc"} if core.iswc is None else set()
-        result.missing = [f for f in FIELDS if f not in ordered and f not in known_absent]
+        result.missing = [f for f in FIELDS if f not in ordered]
 
 
 class StreamDecoder:

@@ -1,21 +1,24 @@
 """Packets, forward error correction and the chunk schedule: a record → the K bits each audio chunk carries.
 
-Every chunk of audio carries one packet of ``K = packet_bits`` bits::
+Every chunk of audio carries ``K = packet_bits`` bits in two superposed layers (halves of the K bits):
 
-    header (8 bits: type 2, index 6) | body (K - 8 - tag_bits) | tag (tag_bits)
+* **core layer** (the first ``K/2`` bits of every chunk) — the ISRC, the length of the rest and the code
+  setting (64 bits) plus a keyed tag, as one codeword of ``core_period × K/2`` bits (96 at K=64: a 32-bit tag)
+  cut into ``core_period`` segments; chunk ``p`` carries segment ``p mod core_period``. Any ``core_period``
+  consecutive chunks hold the whole codeword, and so does a ``core_period``-chunk window at any offset: the
+  partial chunks at its two edges carry the same segment (chunks ``n−1`` and ``n+2`` at period 3), which the
+  detector reads from the tile rows each holds. Every copy is soft-combined, so longer reads are surer.
+* **data layer** (the other ``K/2`` bits) — the rest of the serialized record (ISWC, title, artist, …) in
+  K-bit data packets, each spread over the data halves of two consecutive chunks::
 
-encrypted as a whole by the key's permutation (:mod:`.keys`). Two packet types:
+      header (8 bits: type 2, index 6) | body (K - 8 - tag_bits) | tag (tag_bits)
 
-* **core** — ISRC, ISWC, the length of the rest and the code setting (96 bits), split over
-  ``core_segments`` packets (3 at K=64, 1 at K=128). The core segments open every schedule period of
-  ``core_period`` chunks, so the ISRC can be read from any ``core_period`` consecutive chunks.
-* **data** — the rest of the serialized record in blocks, each ending in a 32-bit MAC bound to the core,
-  protected by Reed–Solomon parity across packets (byte ``i`` of the ``k`` data packets of a block and of its
-  ``p`` parity packets form one RS(k+p, k) codeword over GF(256)), so any ``p`` lost packets of a block are
-  recovered. Blocks are interleaved packet by packet, so a burst of lost chunks is spread over blocks.
+  in blocks, each ending in a 32-bit MAC bound to the core, protected by Reed–Solomon parity across packets
+  (byte ``i`` of the ``k`` data packets of a block and of its ``p`` parity packets form one RS(k+p, k)
+  codeword over GF(256)), so any ``p`` lost packets of a block are recovered. Blocks are interleaved packet
+  by packet, so a burst of lost chunks is spread over blocks; the packets cycle, and the decoder sums repeats.
 
-The schedule fills the remaining slots of each period with the coded packets in order and cycles, so long
-audio repeats every packet and the decoder sums the repeats' soft bits.
+Both codewords are encrypted as a whole by the key's permutation (:mod:`.keys`).
 """
 
 from __future__ import annotations
@@ -30,10 +33,8 @@ from reedsolo import RSCodec
 from soundsafe.payload.keys import PayloadKey
 from soundsafe.payload.serialize import (
     ISRC_BITS,
-    ISWC_BITS,
     canonical_record,
     pack_isrc,
-    pack_iswc,
     serialize,
 )
 
@@ -55,27 +56,30 @@ TYPE_CORE, TYPE_DATA = 0, 1
 HEADER_BITS = 8
 INDEX_BITS = 6
 MAC_BYTES = 4
-CORE_FIELDS = ("isrc", "iswc")
+CORE_FIELDS = ("isrc",)
 _CORE_VERSION = 1
 _LENGTH_BITS = 12  # extended payload length in bytes (the whole record is at most 3,474)
-CORE_BITS = 2 + 2 + ISRC_BITS + 1 + ISWC_BITS + _LENGTH_BITS  # version, parity, ISRC, has-ISWC, ISWC, length
+CORE_BITS = 1 + 2 + ISRC_BITS + _LENGTH_BITS  # version, parity, ISRC, length: 64
+_MAX_TAG_BITS = 64  # PayloadKey.tag's widest tag; a longer core codeword pads with zeros (checked too)
+MIN_CORE_TAG_BITS = 24
 # Parity per data packet is one of four settings, so the core can say which one the embedder used.
 PARITY_CHOICES = (0.25, 0.5, 1.0, 2.0)
 
 
 @dataclass(frozen=True)
 class CodeSettings:
-    """How a payload becomes packets. ``packet_bits`` (K) is shared with the watermark model.
+    """How a payload becomes chunk bits. ``packet_bits`` (K) is shared with the watermark model.
 
     ``parity`` (Reed–Solomon parity packets per data packet) travels in the core, so the decoder needs only
-    ``packet_bits``, ``tag_bits`` and ``core_period``. ``chase_bits`` is a decoder setting: how many of the
-    least reliable bits of a packet soft decoding may flip.
+    ``packet_bits``, ``tag_bits`` and ``core_period``. ``tag_bits`` is the data packets' tag; the core's tag is
+    what its codeword has left (:attr:`core_tag_bits`). ``chase_bits`` is a decoder setting: how many of the
+    least reliable bits of a codeword soft decoding may flip.
     """
 
     packet_bits: int = 64
     tag_bits: int = 24
     parity: float = 0.5
-    core_period: int = 8
+    core_period: int = 3
     chase_bits: int = 6
 
     def __post_init__(self) -> None:
@@ -91,10 +95,34 @@ class CodeSettings:
             problems.append(f"parity must be one of {PARITY_CHOICES}, got {self.parity}")
         if not 0 <= self.chase_bits <= 12:
             problems.append(f"chase_bits must be 0…12, got {self.chase_bits}")
-        if not problems and self.core_period <= self.core_segments:
-            problems.append(f"core_period {self.core_period} must exceed the {self.core_segments} core segments")
+        if not problems and (self.core_period < 1 or self.core_codeword_bits - CORE_BITS < MIN_CORE_TAG_BITS):
+            least = math.ceil((CORE_BITS + MIN_CORE_TAG_BITS) / self.core_layer_bits)
+            problems.append(f"core_period {self.core_period} × {self.core_layer_bits} core-layer bits leaves under "
+                            f"{MIN_CORE_TAG_BITS} tag bits beside the {CORE_BITS}-bit core: use core_period ≥ {least}")
         if problems:
             raise ValueError("invalid code settings: " + "; ".join(problems))
+
+    @property
+    def core_layer_bits(self) -> int:
+        """Bits of every chunk that carry the core layer (the first half)."""
+        return self.packet_bits // 2
+
+    @property
+    def data_layer_bits(self) -> int:
+        """Bits of every chunk that carry the data layer (the second half): a data packet spans two chunks."""
+        return self.packet_bits - self.core_layer_bits
+
+    @property
+    def core_codeword_bits(self) -> int:
+        return self.core_period * self.core_layer_bits
+
+    @property
+    def core_tag_bits(self) -> int:
+        return min(_MAX_TAG_BITS, self.core_codeword_bits - CORE_BITS)
+
+    @property
+    def core_pad_bits(self) -> int:
+        return self.core_codeword_bits - CORE_BITS - self.core_tag_bits
 
     @property
     def body_bits(self) -> int:
@@ -106,12 +134,8 @@ class CodeSettings:
 
     @property
     def core_segments(self) -> int:
-        return math.ceil(CORE_BITS / self.body_bits)
-
-    @property
-    def data_slots(self) -> int:
-        """Data packets per schedule period."""
-        return self.core_period - self.core_segments
+        """Segments of the core codeword (one per chunk of a period)."""
+        return self.core_period
 
 
 PRESETS = {
@@ -123,10 +147,9 @@ PRESETS = {
 
 @dataclass(frozen=True)
 class CoreMessage:
-    """What the core packets carry."""
+    """What the core layer carries."""
 
     isrc: int
-    iswc: int | None
     ext_length: int
     parity: float
 
@@ -134,8 +157,6 @@ class CoreMessage:
         value = _CORE_VERSION
         value = value << 2 | PARITY_CHOICES.index(self.parity)
         value = value << ISRC_BITS | self.isrc
-        value = value << 1 | (self.iswc is not None)
-        value = value << ISWC_BITS | (self.iswc or 0)
         return value << _LENGTH_BITS | self.ext_length
 
     @classmethod
@@ -143,19 +164,13 @@ class CoreMessage:
         """The message, or None when the bits cannot be one (wrong version, out-of-range fields)."""
         ext_length = value & ((1 << _LENGTH_BITS) - 1)
         value >>= _LENGTH_BITS
-        iswc = value & ((1 << ISWC_BITS) - 1)
-        value >>= ISWC_BITS
-        has_iswc = value & 1
-        value >>= 1
         isrc = value & ((1 << ISRC_BITS) - 1)
         value >>= ISRC_BITS
         parity = value & 3
         version = value >> 2
-        if version != _CORE_VERSION or iswc >= 10**9 or (iswc and not has_iswc) or ext_length < 2:
+        if version != _CORE_VERSION or ext_length < 2 or isrc >= 26**2 * 36**3 * 100 * 100_000:
             return None
-        if isrc >= 26**2 * 36**3 * 100 * 100_000:
-            return None
-        return cls(isrc, iswc if has_iswc else None, ext_length, PARITY_CHOICES[parity])
+        return cls(isrc, ext_length, PARITY_CHOICES[parity])
 
     def bytes(self) -> bytes:
         return self.to_int().to_bytes(math.ceil(CORE_BITS / 8), "big")
@@ -195,21 +210,14 @@ class BlockLayout:
         return g % self.blocks, g // self.blocks
 
 
-def schedule_slot(position: int, settings: CodeSettings, total_packets: int) -> tuple[int, int]:
-    """What chunk ``position`` of the schedule carries: ``(TYPE_CORE, segment)`` or ``(TYPE_DATA, g)``.
-
-    The schedule repeats every :func:`cycle_length` chunks; the last period of a cycle wraps to the first
-    coded packets.
-    """
-    period, r = divmod(position % cycle_length(settings, total_packets), settings.core_period)
-    if r < settings.core_segments:
-        return TYPE_CORE, r
-    return TYPE_DATA, (period * settings.data_slots + r - settings.core_segments) % total_packets
+def data_slot(position: int, total_packets: int) -> tuple[int, int]:
+    """The data packet whose half chunk ``position`` carries, and which half (0: first, 1: second)."""
+    return (position // 2) % total_packets, position % 2
 
 
 def cycle_length(settings: CodeSettings, total_packets: int) -> int:
-    """Chunks after which the schedule repeats."""
-    return settings.core_period * math.ceil(total_packets / settings.data_slots)
+    """Chunks after which both layers repeat together."""
+    return math.lcm(settings.core_period, 2 * total_packets)
 
 
 def header(ptype: int, index: int) -> int:
@@ -217,14 +225,14 @@ def header(ptype: int, index: int) -> int:
 
 
 def seal(key: PayloadKey, settings: CodeSettings, head: int, body: bytes) -> int:
-    """Plain header and body → the encrypted K-bit packet word."""
+    """Plain header and body → the encrypted K-bit data packet word."""
     message = bytes([head]) + body
     word = int.from_bytes(message, "big") << settings.tag_bits | key.tag(message, settings.tag_bits)
     return key.encrypt(word, settings.packet_bits)
 
 
 def open_packet(key: PayloadKey, settings: CodeSettings, word: int) -> tuple[int, bytes] | None:
-    """Encrypted word → (header, body) when its tag verifies, else None."""
+    """Encrypted data packet word → (header, body) when its tag verifies, else None."""
     plain = key.decrypt(word, settings.packet_bits)
     tag = plain & ((1 << settings.tag_bits) - 1)
     message = (plain >> settings.tag_bits).to_bytes(1 + settings.body_bytes, "big")
@@ -233,21 +241,28 @@ def open_packet(key: PayloadKey, settings: CodeSettings, word: int) -> tuple[int
     return message[0], message[1:]
 
 
-def core_bodies(core: CoreMessage, settings: CodeSettings) -> list[bytes]:
-    """The core message split over its segments (zero-padded to whole bodies)."""
-    total = settings.core_segments * settings.body_bits
-    value = core.to_int() << (total - CORE_BITS)
-    raw = value.to_bytes(total // 8, "big")
-    n = settings.body_bytes
-    return [raw[i * n : (i + 1) * n] for i in range(settings.core_segments)]
+def _core_tag(key: PayloadKey, settings: CodeSettings, value: int) -> int:
+    return key.tag(b"core" + value.to_bytes(math.ceil(CORE_BITS / 8), "big"), settings.core_tag_bits)
 
 
-def core_from_bodies(bodies: list[bytes], settings: CodeSettings) -> CoreMessage | None:
-    total = settings.core_segments * settings.body_bits
-    value = int.from_bytes(b"".join(bodies), "big")
-    if value & ((1 << (total - CORE_BITS)) - 1):
-        return None  # padding must be zero
-    return CoreMessage.from_int(value >> (total - CORE_BITS))
+def seal_core(key: PayloadKey, settings: CodeSettings, core: CoreMessage) -> int:
+    """The core message → its encrypted codeword (``core_codeword_bits`` bits)."""
+    value = core.to_int()
+    word = (value << settings.core_pad_bits) << settings.core_tag_bits | _core_tag(key, settings, value)
+    return key.encrypt(word, settings.core_codeword_bits)
+
+
+def open_core(key: PayloadKey, settings: CodeSettings, word: int) -> CoreMessage | None:
+    """Encrypted core codeword → the message when its tag (and zero padding) verifies, else None."""
+    plain = key.decrypt(word, settings.core_codeword_bits)
+    tag = plain & ((1 << settings.core_tag_bits) - 1)
+    plain >>= settings.core_tag_bits
+    if plain & ((1 << settings.core_pad_bits) - 1):
+        return None
+    value = plain >> settings.core_pad_bits
+    if _core_tag(key, settings, value) != tag:
+        return None
+    return CoreMessage.from_int(value)
 
 
 def rs_codec(parity_packets: int) -> RSCodec:
@@ -260,14 +275,18 @@ def block_mac_input(core: CoreMessage, block: int, data: bytes) -> bytes:
     return b"blk" + core.bytes() + block.to_bytes(2, "big") + data
 
 
+def _bits(word: int, width: int) -> np.ndarray:
+    return np.array([(word >> (width - 1 - i)) & 1 for i in range(width)], dtype=np.uint8)
+
+
 @dataclass(frozen=True)
 class EncodedPayload:
-    """A record's packets under one key and code setting, ready to be laid out over audio chunks."""
+    """A record's codewords under one key and code setting, ready to be laid out over audio chunks."""
 
     settings: CodeSettings
     core: CoreMessage
     layout: BlockLayout
-    core_words: tuple[int, ...]
+    core_word: int
     data_words: tuple[int, ...]  # transmission order
     record: dict[str, Any]
 
@@ -275,15 +294,19 @@ class EncodedPayload:
     def cycle_chunks(self) -> int:
         return cycle_length(self.settings, self.layout.total_packets)
 
-    def word_at(self, position: int) -> int:
-        ptype, index = schedule_slot(position, self.settings, self.layout.total_packets)
-        return self.core_words[index] if ptype == TYPE_CORE else self.data_words[index]
-
     def chunk_bits(self, n_chunks: int, start: int = 0) -> np.ndarray:
-        """Bits (0/1, uint8) for ``n_chunks`` consecutive chunks from schedule position ``start``: (n, K)."""
-        nbytes = self.settings.packet_bits // 8
-        raw = b"".join(self.word_at(start + i).to_bytes(nbytes, "big") for i in range(n_chunks))
-        return np.unpackbits(np.frombuffer(raw, dtype=np.uint8)).reshape(n_chunks, self.settings.packet_bits)
+        """Bits (0/1, uint8) for ``n_chunks`` consecutive chunks from schedule position ``start``: (n, K).
+
+        Columns ``[0, K/2)``: the chunk's core segment; ``[K/2, K)``: its half of a data packet."""
+        s = self.settings
+        c, k = s.core_layer_bits, s.packet_bits
+        core = _bits(self.core_word, s.core_codeword_bits).reshape(s.core_period, c)
+        data = np.stack([_bits(w, k) for w in self.data_words]).reshape(len(self.data_words), 2, k - c)
+        positions = start + np.arange(n_chunks)
+        out = np.empty((n_chunks, k), dtype=np.uint8)
+        out[:, :c] = core[positions % s.core_period]
+        out[:, c:] = data[(positions // 2) % len(self.data_words), positions % 2]
+        return out
 
 
 def encode_payload(record: Any, key: PayloadKey, settings: CodeSettings | None = None) -> EncodedPayload:
@@ -291,11 +314,8 @@ def encode_payload(record: Any, key: PayloadKey, settings: CodeSettings | None =
     settings = settings or CodeSettings()
     canonical = canonical_record(record)
     ext = serialize(canonical, exclude=CORE_FIELDS)
-    core = CoreMessage(pack_isrc(canonical["isrc"]),
-                       pack_iswc(canonical["iswc"]) if "iswc" in canonical else None, len(ext), settings.parity)
+    core = CoreMessage(pack_isrc(canonical["isrc"]), len(ext), settings.parity)
     layout = BlockLayout.for_length(len(ext), settings)
-    core_words = tuple(seal(key, settings, header(TYPE_CORE, j), body)
-                       for j, body in enumerate(core_bodies(core, settings)))
     d = settings.body_bytes
     coded: list[list[bytes]] = []
     rs = rs_codec(layout.parity_packets)
@@ -313,4 +333,4 @@ def encode_payload(record: Any, key: PayloadKey, settings: CodeSettings | None =
     for g in range(layout.total_packets):
         b, pos = layout.locate(g)
         data_words.append(seal(key, settings, header(TYPE_DATA, g), coded[b][pos]))
-    return EncodedPayload(settings, core, layout, core_words, tuple(data_words), canonical)
+    return EncodedPayload(settings, core, layout, seal_core(key, settings, core), tuple(data_words), canonical)

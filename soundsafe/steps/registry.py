@@ -82,7 +82,7 @@ STEPS: tuple[Step, ...] = (
             metrics=f"reports/watermark/{phase}/metrics.json",
         )
         for phase, previous, hardware, description in (
-            ("core", None, "a100", "Train phase 1: core packets (ISRC), clean and light attacks."),
+            ("core", None, "a100", "Train phase 1: the core layer (ISRC), clean and light attacks."),
             ("variable", "core", "a100", "Train phase 2: packets of every type from real encoded records."),
             ("hierarchical", "variable", "a100",
              "Train phase 3: misaligned reads (sync under crops and offsets); attack strength ramps up."),

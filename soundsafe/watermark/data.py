@@ -2,8 +2,8 @@
 
 Audio of one split is loaded once (mono mix, 44.1 kHz) into a bank; batches are random windows of it, silent
 windows skipped. Bits come from real rights records: each record of the manifest is encoded by the payload
-codec under a random key into one schedule cycle of K-bit packet words, marked core or data. The ``core`` phase
-draws core packets only; later phases draw every packet type.
+codec under a random key into one schedule cycle of K-bit chunk words, whose first half is the core layer and the
+second the data layer; the ``core`` phase's loss counts the core layer only (see ``train._bit_weights``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch
 from soundsafe.audio.io import read_audio, resample
 from soundsafe.manifest import audio_path, read_manifest
 from soundsafe.payload.keys import PayloadKey
-from soundsafe.payload.packets import TYPE_CORE, CodeSettings, encode_payload, schedule_slot
+from soundsafe.payload.packets import CodeSettings, encode_payload
 
 __all__ = ["AudioBank", "PacketBank", "load_bank"]
 
@@ -67,7 +67,8 @@ def load_bank(manifest: Path, split: str, sample_rate: int, max_seconds: float |
 
 
 class PacketBank:
-    """K-bit packet words of real records (one cycle each, under random keys), marked core or data."""
+    """K-bit chunk words of real records (one cycle each, under random keys); the first ``core_bits`` columns of
+    every word are its core layer, the rest its data layer (:mod:`soundsafe.payload.packets`)."""
 
     def __init__(self, manifest: Path, bits: int, seed: int = 0, max_records: int = 64) -> None:
         df = read_manifest(manifest)
@@ -76,18 +77,14 @@ class PacketBank:
             raise ValueError(f"{manifest}: no metadata records to draw packets from")
         settings = CodeSettings(packet_bits=bits)
         rng = np.random.default_rng(seed)
-        words, core = [], []
-        for record in records:
-            encoded = encode_payload(record, PayloadKey(rng.bytes(32)), settings)
-            n = encoded.cycle_chunks
-            words.append(encoded.chunk_bits(n))
-            core += [schedule_slot(i, settings, encoded.layout.total_packets)[0] == TYPE_CORE for i in range(n)]
-        self.words = torch.from_numpy(np.concatenate(words).astype(np.float32))
-        self.is_core = torch.tensor(core)
+        words = [encode_payload(record, PayloadKey(rng.bytes(32)), settings) for record in records]
+        self.words = torch.from_numpy(np.concatenate([e.chunk_bits(e.cycle_chunks) for e in words]).astype(np.float32))
+        self.core_bits = settings.core_layer_bits
         self.records = len(records)
 
-    def draw(self, count: int, rng: np.random.Generator, core_only: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(count, K)`` bits (0/1) and whether each row is a core packet."""
-        pool = torch.nonzero(self.is_core).flatten() if core_only else torch.arange(len(self.words))
-        picks = pool[torch.from_numpy(rng.integers(0, len(pool), count))]
-        return self.words[picks], self.is_core[picks]
+    def draw(self, count: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(count, K)`` bits (0/1) and the ``(count, K)`` mask of their core-layer bits."""
+        picks = torch.from_numpy(rng.integers(0, len(self.words), count))
+        mask = torch.zeros(count, self.words.shape[1], dtype=torch.bool)
+        mask[:, : self.core_bits] = True
+        return self.words[picks], mask

@@ -30,7 +30,7 @@ from soundsafe.payload.keys import DEMO_KEY, PayloadKey
 from soundsafe.payload.packets import CodeSettings, encode_payload
 from soundsafe.watermark.engine import Engine, load_engine
 from soundsafe.watermark.layout import carrier_layout
-from soundsafe.watermark.sync import grid_scores, mark_strength
+from soundsafe.watermark.sync import grid_scores, mark_strength, partial_statistics
 
 __all__ = ["Detection", "FieldEvent", "StreamingDetector", "StreamingEmbedder", "code_settings"]
 
@@ -241,6 +241,12 @@ class StreamingDetector:
                 tail = self._resampler.resample_chunk(np.zeros(0, np.float32), last=True)
                 self._buf = np.concatenate([self._buf, tail.astype(np.float32, copy=False)])
             self._process(final=True)
+            segment = self._segments[-1]
+            if self._position is not None and segment and segment[-1] is not None:
+                # the stream ends inside a chunk that follows a marked one: read the part it holds
+                tail = self._end() - self._position
+                if 0 < tail < self._n and self._position >= self._buf_start:
+                    self._edge(self._audio(self._position, tail), 0, at_end=True)
             self._finished = True
         result = decode_stream(self._segments, self.key, self.settings)
         self._report(result, self.seconds_received)
@@ -293,13 +299,29 @@ class StreamingDetector:
         earliest = max(0, self._buf_start)
         if self._last_grid is None and start - n >= earliest - _SEARCH_HOPS * self._hop:
             start = max(start - n, earliest)  # offset n − hop is offset 0 one chunk on: keep the first chunk
+        first_grid = self._last_grid is None
         if self._last_grid is None or abs(start - self._last_grid) > _SEARCH_HOPS * self._hop:
             if self._segments[-1]:  # a new grid: the next chunk does not follow the last one read
                 self._segments.append([])
             self._marked_in_grid = 0
             self._drift, self._drifts = 0, []
+        if first_grid and start > self._buf_start:  # the stream opens inside a chunk: read the part it holds
+            head = self._audio(self._buf_start, start - self._buf_start)
+            self._edge(head, n - head.size, at_end=False)
         self._position = start
         return True
+
+    def _edge(self, audio: np.ndarray, skip: int, at_end: bool) -> None:
+        """Add the soft bits of a partial chunk at an edge of the stream (its tile rows inside ``audio``) to the
+        current segment, for decoding only: they are not a chunk read (not in ``Detection``'s chunk lists)."""
+        stats = partial_statistics(audio, skip, self.engine.config, self._layout)
+        if stats is None:
+            return
+        llr = (stats * self.engine.llr_scale).astype(np.float64)
+        if at_end:
+            self._segments[-1].append(llr)
+        else:
+            self._segments[-1].insert(0, llr)
 
     def _exact_scores(self, region: np.ndarray, offsets: list[int], chunks: int) -> np.ndarray:
         """Mean mark strength over ``chunks`` chunk reads at each offset of ``region``."""

@@ -11,6 +11,9 @@ from it for every offset, whitened and correlated with the key's layout (no reli
 frames and the level floor differ a little from a chunk-by-chunk read, and without the reliability network a
 codec's holes weigh in, so this only shortlists: the streaming detector reads the shortlisted offsets exactly, and
 reads every offset when none of them shows a clear mark (weak or heavily attacked audio).
+
+:func:`partial_statistics` reads the same way the part of a chunk that a read holds at its edges (the tile rows
+whose frames lie inside it), so a 3 s excerpt yields all three core segments (see :mod:`soundsafe.payload.packets`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 from soundsafe.watermark.config import ModelConfig
 from soundsafe.watermark.host_spectral import stft
 
-__all__ = ["grid_scores", "mark_strength"]
+__all__ = ["grid_scores", "mark_strength", "partial_statistics"]
 
 _GAUSSIAN = 2 / np.pi  # mean(|s|)² / mean(s²) of Gaussian statistics: what unmarked audio gives
 
@@ -75,3 +78,37 @@ def grid_scores(mono: np.ndarray, config: ModelConfig, layout: np.ndarray, chunk
     white = _whiten(tiles).reshape(len(offsets) * chunks, rows * cols)
     stats = white @ layout / np.abs(layout).sum(0)
     return mark_strength(stats).reshape(len(offsets), chunks).mean(-1)
+
+
+def partial_statistics(audio: np.ndarray, skip: int, config: ModelConfig, layout: np.ndarray) -> np.ndarray | None:
+    """Per-bit statistics ``(K,)`` of a chunk of which only ``audio`` is present, starting ``skip`` samples
+    (a multiple of hop) after the chunk's start; None when no whole tile row lies inside it.
+
+    Only tile rows whose every STFT window lies inside ``audio`` count, whitened among themselves. Each bit's
+    sum is divided by its tile count in a *whole* chunk, so a bit with a third of its tiles present reads at
+    about a third of the level: scaled by the model's LLR scale it is a soft bit worth that share of a chunk.
+    """
+    c = config
+    if skip % c.hop:
+        raise ValueError("a partial chunk must start a whole number of hops into its chunk")
+    half = c.n_fft // 2
+    if audio.size < c.n_fft + c.tile_frames * c.hop:
+        return None
+    levels = _frame_levels(np.asarray(audio, np.float32), c)  # frame t centred at skip + t·hop in the chunk
+    t = np.arange(len(levels))
+    inside = (t * c.hop >= half) & (t * c.hop + half <= audio.size)
+    rows, _ = c.tile_grid
+    first_frame = skip // c.hop
+    keep = []
+    for r in range(rows):
+        frames = np.arange(r * c.tile_frames, (r + 1) * c.tile_frames) - first_frame
+        if frames[0] >= 0 and frames[-1] < len(levels) and inside[frames].all():
+            keep.append(r)
+    if not keep:
+        return None
+    tiles = np.stack([levels[r * c.tile_frames - first_frame: (r + 1) * c.tile_frames - first_frame].mean(0)
+                      for r in keep])  # (kept rows, cols)
+    white = _whiten(tiles)
+    cols = tiles.shape[1]
+    rows_layout = layout.reshape(rows, cols, -1)[keep].reshape(len(keep) * cols, -1)
+    return white.reshape(-1) @ rows_layout / np.maximum(np.abs(layout).sum(0), 1.0)

@@ -45,7 +45,6 @@ from soundsafe.watermark.psychoacoustic import PsychoacousticModel, noise_to_mas
 
 __all__ = ["PhaseSpec", "train_phase"]
 
-_HEADER_BITS = 8
 # Validation reads after these real attacks; model selection and early stopping use their mean bit accuracy.
 _VAL_ATTACKS = {"mp3_128k": ("mp3", "128k"), "mp3_64k": ("mp3", "64k"), "aac_128k": ("aac", "128k"),
                 "noise_20db": ("white_noise", "20dB")}
@@ -59,14 +58,14 @@ class PhaseSpec:
     steps: int
     batch: int = 8
     lr: float = 2e-3
-    core_only: bool = False
+    core_only: bool = False  # the loss counts only the core layer (the first K/2 bits of every chunk)
     jitter: int = 0  # ± samples of read-window misalignment
     pool: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_POOL))
     max_chain: int = 2
     p_clean: float = 0.2
     difficulty_start: float = 0.25
     difficulty_end: float = 1.0
-    priority_weight: float = 1.0  # weight of core-packet and header bits relative to the rest
+    priority_weight: float = 1.0  # weight of the core layer's bits relative to the data layer's
     snr_target_db: float = 30.0
     nmr_target_db: float = -6.0
     snr_weight: float = 0.05
@@ -90,11 +89,13 @@ def _snr_db(host: torch.Tensor, mark: torch.Tensor) -> torch.Tensor:
     return 10 * torch.log10(host.pow(2).sum(-1).clamp_min(1e-12) / mark.pow(2).sum(-1).clamp_min(1e-12))
 
 
-def _bit_weights(spec: PhaseSpec, bits: torch.Tensor, is_core: torch.Tensor) -> torch.Tensor:
+def _bit_weights(spec: PhaseSpec, bits: torch.Tensor, core: torch.Tensor) -> torch.Tensor:
+    """Loss weight per bit: the core layer (``core`` mask) at ``priority_weight``; the data layer not at all
+    in a ``core_only`` phase (the curriculum's first phase learns the layer every short read depends on)."""
     weights = torch.ones_like(bits)
-    if spec.priority_weight != 1.0:
-        weights[:, :_HEADER_BITS] = spec.priority_weight
-        weights[is_core] = spec.priority_weight
+    weights[core] = spec.priority_weight
+    if spec.core_only:
+        weights[~core] = 0.0
     return weights / weights.mean()
 
 
@@ -107,7 +108,7 @@ class _Validator:
         c = model.config
         bank = load_bank(manifest, "val", c.sample_rate)
         self.x = bank.windows(spec.val_windows, c.chunk_samples, rng)
-        self.bits, _ = packets.draw(spec.val_windows, rng, core_only=spec.core_only)
+        self.bits, _ = packets.draw(spec.val_windows, rng)
         self.seed = 987654321
         self.psycho = psycho
 
@@ -232,7 +233,7 @@ def train_phase(spec: PhaseSpec, config: ModelConfig, manifest: Path, out_dir: P
     for step in bar:
         window = bank.windows(spec.batch, n + 2 * jitter, rng).to(device)
         host = window[:, jitter: jitter + n]
-        bits, is_core = packets.draw(spec.batch, rng, core_only=spec.core_only)
+        bits, core = packets.draw(spec.batch, rng)
         bits = bits.to(device)
         seed = int(rng.integers(2**62))
         mark = model.embed(host, bits, seed) - host
@@ -242,7 +243,7 @@ def train_phase(spec: PhaseSpec, config: ModelConfig, manifest: Path, out_dir: P
         read = attacked[:, 0, jitter + shift: jitter + shift + n]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             llr = model.llr(read, seed).float()  # mixed precision on GPU: the tile networks run in bf16
-        bce = F.binary_cross_entropy_with_logits(llr, bits, weight=_bit_weights(spec, bits, is_core))
+        bce = F.binary_cross_entropy_with_logits(llr, bits, weight=_bit_weights(spec, bits, core))
         snr = _snr_db(host, mark)
         nmr = noise_to_mask_ratio(host, mark, psycho)
         loss = (bce + spec.snr_weight * F.relu(spec.snr_target_db - snr).mean()
