@@ -446,7 +446,10 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for line in (
         "ffmpeg -loglevel error -i song.wav song.mp3", "ffmpeg -loglevel error -i song.wav song.flac",
         "soundsafe embed song.wav marked.wav --metadata meta.json --key-file secret.key --quiet",
-        "cp marked.wav delivery.wav", "ffmpeg -loglevel error -i marked.wav -b:a 128k clip.mp3",
+        # a delivery is a whole song: 3 min holds the sample record's data cycle, so its ISWC verifies too
+        "ffmpeg -loglevel error -stream_loop 8 -i song.wav song_3min.wav",
+        "soundsafe embed song_3min.wav delivery.wav --metadata meta.json --key-file secret.key --quiet",
+        "ffmpeg -loglevel error -i marked.wav -b:a 128k clip.mp3",
         "ffmpeg -loglevel error -i marked.wav -af asetrate=44982,aresample=44100 sped-up.wav",  # 2 % fast
         "soundsafe payload encode meta.json --key-file secret.key --out packets.json",
         "ffmpeg -loglevel error -ss 2 -t 5 -i home/catalog/track-b.wav -c:a aac -b:a 96k live_clip.m4a",

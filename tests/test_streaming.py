@@ -297,3 +297,40 @@ def test_chunk_units_follow_the_detectors_grid() -> None:
     starts = np.append(np.arange(30) * 1.02, [40.0, 41.0])  # a 2 % drift, then a jump (a new grid)
     assert _chunk_units(starts, 1.0).tolist() == [*range(30), 40, 41]  # rounding would make chunk 25 the 26th
     assert _chunk_units(np.array([0.0, 1.0, 2.0]), 1.0).tolist() == [0, 1, 2]
+
+
+def test_any_3s_excerpt_yields_the_isrc(music: np.ndarray, demo_record: dict, model) -> None:
+    """The core layer: two whole chunks plus the parts of the chunks at the excerpt's edges hold all three core
+    segments, whatever the offset (chunk starts at whole seconds)."""
+    marked = embed(music, SR, demo_record, KEY, model)
+    for start_s in (2.0, 3.13, 4.5, 6.87, 12.4, 15.55):  # inside the two tracks (the first fades out at 10 s)
+        s = round(start_s * SR)
+        found = detect(marked[s: s + 3 * SR], SR, KEY, model)
+        assert found.result.fields.get("isrc") == "USRC17607839", start_s
+    assert detect(music[SR: 4 * SR], SR, KEY, model).result.fields == {}
+
+
+def test_partial_statistics_read_the_rows_a_part_holds(music: np.ndarray, demo_record: dict, model) -> None:
+    from soundsafe.watermark.layout import carrier_layout
+    from soundsafe.watermark.sync import partial_statistics
+
+    c = model.config
+    marked = embed(music[: 4 * SR], SR, demo_record, KEY, model).mean(axis=1)
+    bits = encode_payload(demo_record, KEY).chunk_bits(4)
+    layout = carrier_layout(c, KEY.carrier_seed)
+    chunk = marked[SR: 2 * SR]
+    agree = []
+    for skip in (0, 30 * c.hop, 60 * c.hop):  # the last 70 / 40 / 10 % … and the first half
+        part = chunk[skip:]
+        stats = partial_statistics(part, skip, c, layout)
+        assert stats is not None and stats.shape == (c.bits,)
+        agree.append(float(((stats > 0) == bits[1]).mean()))
+    head = partial_statistics(chunk[: SR // 2], 0, c, layout)
+    assert head is not None and ((head > 0) == bits[1]).mean() > 0.8
+    assert agree[0] > 0.95 and min(agree) > 0.7, agree
+    # a part holds a share of each bit's tiles: its statistics shrink with it
+    full, tenth = partial_statistics(chunk, 0, c, layout), partial_statistics(chunk[90 * c.hop:], 90 * c.hop, c, layout)
+    assert tenth is None or np.abs(tenth).mean() < 0.3 * np.abs(full).mean()
+    assert partial_statistics(chunk[: c.n_fft], 0, c, layout) is None
+    with pytest.raises(ValueError, match="whole number of hops"):
+        partial_statistics(chunk, 7, c, layout)

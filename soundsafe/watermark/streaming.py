@@ -8,7 +8,9 @@ unmarked at :meth:`~StreamingEmbedder.flush`. :class:`StreamingDetector` finds t
 clearly marked where predicted waits for two more hops, 20 ms, for the ±2-hop drift search), so a field is
 reported when the chunk that completes it ends (+ 20 ms at most) plus one decode. When ``lost_after`` chunks
 in a row show no mark (the marked song ended, an ad began) it searches the grid again, so marked audio that
-starts mid-stream is found.
+starts mid-stream is found. At the stream's two edges it also reads the part of a chunk the audio holds (its
+tile rows inside the audio, :func:`~soundsafe.watermark.sync.partial_statistics`) and gives those weaker soft
+bits to the decoder, so a 3 s excerpt at any offset yields all three core segments.
 
 The offline :func:`~soundsafe.watermark.api.embed`/``detect`` are these classes fed the whole file at once,
 so streaming and offline results are the same computation: equal for 44.1 kHz input whatever the block sizes,
