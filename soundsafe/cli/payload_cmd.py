@@ -56,7 +56,10 @@ def add_payload_parser(sub: argparse._SubParsersAction) -> None:
                      "or .npy (chunks × K soft bits, NaN rows = no mark); - for stdin")
     dec.add_argument("--key-file", type=Path, help="key file (hex); default: the public demo key")
     _code_args(dec)
-    dec.add_argument("--chase-bits", type=int, default=6, help="least reliable bits soft decoding may flip")
+    dec.add_argument("--chase-bits", type=int, default=6,
+                     help="least reliable bits of a data packet soft decoding may flip (default 6)")
+    dec.add_argument("--core-chase-bits", type=int, default=9,
+                     help="least reliable bits of the core codeword soft decoding may flip (default 9)")
 
     ins = psub.add_parser("inspect", help="size per field, packets, overhead, seconds of audio needed")
     ins.add_argument("metadata", help="metadata record JSON file, or - for stdin")
@@ -154,7 +157,8 @@ def _encode(args: argparse.Namespace) -> int:
 def _settings_json(settings: Any) -> dict[str, Any]:
     return {"packet_bits": settings.packet_bits, "tag_bits": settings.tag_bits, "parity": settings.parity,
             "core_period": settings.core_period, "core_layer_bits": settings.core_layer_bits,
-            "core_tag_bits": settings.core_tag_bits}
+            "core_tag_bits": settings.core_tag_bits, "chase_bits": settings.chase_bits,
+            "core_chase_bits": settings.core_chase_bits}
 
 
 def _layout_json(encoded: Any) -> dict[str, Any]:
@@ -189,7 +193,7 @@ def _decode(args: argparse.Namespace) -> int:
     from soundsafe.payload.decoder import decode_stream
     from soundsafe.payload.keys import load_key
 
-    settings = _settings(args, chase_bits=args.chase_bits)
+    settings = _settings(args, chase_bits=args.chase_bits, core_chase_bits=args.core_chase_bits)
     result = decode_stream(_load_segments(args.input, settings.packet_bits), load_key(args.key_file), settings)
     _emit(result.to_dict(), None)
     if result.complete:

@@ -7,8 +7,9 @@ after a cut or a splice), each chunk a vector of K log-likelihood ratios ``log P
 1. **Core.** For each segment and each phase of the core period, the core-layer soft bits of every chunk
    holding segment ``j`` are summed (a partial chunk at a read's edge adds its weaker soft bits like any
    other) and the codeword decoded; the best phase of every segment is kept and all are summed once more.
-2. **Codeword decoding** is Chase-style: the hard decision, then flips of the ``chase_bits`` least reliable
-   bits in order of cost, until the decrypted word has a valid tag (and, for data packets, header).
+2. **Codeword decoding** is Chase-style: the hard decision, then flips of the ``core_chase_bits`` (core) or
+   ``chase_bits`` (data packets) least reliable bits in order of cost, until the decrypted word has a valid
+   tag (and, for data packets, header).
 3. **Data alignment.** The core gives the payload length, hence the number of data packets ``T``; a
    segment's place in the data cycle (``2T`` chunks) is the one most of its hard-decoded chunk pairs agree
    with.
@@ -94,11 +95,11 @@ class DecodeResult:
 def false_accept_bound(settings: CodeSettings) -> float:
     """Upper bound on the probability that one read of a segment of unmarked audio yields an ISRC.
 
-    A read tries ``core_period`` phases × ``2**chase_bits`` flip patterns per segment (and once more on the sum
+    A read tries ``core_period`` phases × ``2**core_chase_bits`` flip patterns per segment (and once more on the sum
     over segments), and a random word passes the core's ``core_tag_bits`` tag with probability
     ``2**-core_tag_bits``.
     """
-    trials = (settings.core_period + 1) * 2**settings.chase_bits
+    trials = (settings.core_period + 1) * 2**settings.core_chase_bits
     return min(1.0, trials * 2.0 ** -settings.core_tag_bits)
 
 
@@ -159,7 +160,7 @@ class _Readers:
 
     def core(self, llr: np.ndarray) -> _Opened | None:
         s = self.settings
-        return _chase(llr, lambda w: open_core(self.key, s, w), s.chase_bits, s.core_tag_bits)
+        return _chase(llr, lambda w: open_core(self.key, s, w), s.core_chase_bits, s.core_tag_bits)
 
     def data(self, llr: np.ndarray, expected: int | None, chase: bool = True) -> _Opened | None:
         s = self.settings

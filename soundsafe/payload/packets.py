@@ -72,8 +72,10 @@ class CodeSettings:
 
     ``parity`` (Reed–Solomon parity packets per data packet) travels in the core, so the decoder needs only
     ``packet_bits``, ``tag_bits`` and ``core_period``. ``tag_bits`` is the data packets' tag; the core's tag is
-    what its codeword has left (:attr:`core_tag_bits`). ``chase_bits`` is a decoder setting: how many of the
-    least reliable bits of a codeword soft decoding may flip.
+    what its codeword has left (:attr:`core_tag_bits`). ``chase_bits`` and ``core_chase_bits`` are decoder
+    settings: how many of the least reliable bits of a data packet / of the core codeword soft decoding may flip.
+    The core gets more: its 32-bit tag pays for 2⁹ flip patterns within the 10⁻⁶ false-ISRC bound, and a 3 s
+    excerpt's core holds a segment read from two partial chunks, whose soft bits are the weakest of the read.
     """
 
     packet_bits: int = 64
@@ -81,6 +83,7 @@ class CodeSettings:
     parity: float = 0.5
     core_period: int = 3
     chase_bits: int = 6
+    core_chase_bits: int = 9
 
     def __post_init__(self) -> None:
         problems = []
@@ -95,6 +98,8 @@ class CodeSettings:
             problems.append(f"parity must be one of {PARITY_CHOICES}, got {self.parity}")
         if not 0 <= self.chase_bits <= 12:
             problems.append(f"chase_bits must be 0…12, got {self.chase_bits}")
+        if not 0 <= self.core_chase_bits <= 12:
+            problems.append(f"core_chase_bits must be 0…12, got {self.core_chase_bits}")
         if not problems and (self.core_period < 1 or self.core_codeword_bits - CORE_BITS < MIN_CORE_TAG_BITS):
             least = math.ceil((CORE_BITS + MIN_CORE_TAG_BITS) / self.core_layer_bits)
             problems.append(f"core_period {self.core_period} × {self.core_layer_bits} core-layer bits leaves under "

@@ -298,9 +298,8 @@ class StreamingDetector:
         start = self._sync_from + shortlist[int(np.argmax(scores))]
         if expected in shortlist and scores.max() < scores[shortlist.index(expected)] + _SWITCH_MARGIN:
             start = self._last_grid  # weak chunks (a codec, noise) are no reason to leave the grid
-        earliest = max(0, self._buf_start)
-        if self._last_grid is None and start - n >= earliest - _SEARCH_HOPS * self._hop:
-            start = max(start - n, earliest)  # offset n − hop is offset 0 one chunk on: keep the first chunk
+        # a chunk cut by the stream's start is read as a partial chunk below (its tile rows inside), never
+        # shifted onto the audio: a chunk read 10-20 ms off its grid gives confident wrong bits
         first_grid = self._last_grid is None
         if self._last_grid is None or abs(start - self._last_grid) > _SEARCH_HOPS * self._hop:
             if self._segments[-1]:  # a new grid: the next chunk does not follow the last one read
