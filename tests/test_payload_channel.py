@@ -118,6 +118,31 @@ def test_no_false_accept_on_a_million_random_packets() -> None:
     assert false_accept_bound(settings_) < 1e-6
 
 
+def test_the_core_chase_list_is_what_the_bound_counts() -> None:
+    """The bound counts the core's flip patterns (2**core_chase_bits), not the data packets' (2**chase_bits)."""
+    base = CodeSettings()
+    assert false_accept_bound(base) == (base.core_period + 1) * 2**base.core_chase_bits * 2.0**-base.core_tag_bits
+    assert false_accept_bound(CodeSettings(core_chase_bits=10)) == 2 * false_accept_bound(base)
+    assert false_accept_bound(CodeSettings(chase_bits=10)) == false_accept_bound(base)
+    with pytest.raises(ValueError, match="core_chase_bits must be 0…12"):
+        CodeSettings(core_chase_bits=13)
+
+
+def test_core_chase_reads_a_codeword_with_errors_among_its_9_weakest_bits() -> None:
+    """Four wrong bits, the 6th to 9th least reliable of a 96-bit core codeword: Chase-9 decodes it, Chase-6
+    (whose list holds only the 6 weakest) cannot."""
+    record = {"isrc": "USRC17607839", "title": "t", "display_artist": "a"}
+    encoded = encode_payload(record, KEY)
+    bits = encoded.chunk_bits(3)[:, : CodeSettings().core_layer_bits]
+    llr = np.where(bits == 1, 8.0, -8.0)
+    weak = [(0, 3), (1, 7), (2, 1), (2, 30), (0, 20), (1, 11), (2, 15), (0, 9), (1, 25)]
+    for i, (c, b) in enumerate(weak):  # weakest first; the last four are wrong
+        llr[c, b] *= (-1 if i >= 5 else 1) * (0.1 + 0.05 * i)
+    chunks = [np.concatenate([row, np.zeros(32)]) for row in llr]
+    assert decode_stream([chunks], KEY).fields.get("isrc") == "USRC17607839"
+    assert decode_stream([chunks], KEY, CodeSettings(core_chase_bits=6)).fields.get("isrc") is None
+
+
 def test_random_soft_bits_decode_to_nothing() -> None:
     rng = np.random.default_rng(7)
     for scale in (0.5, 3.0, 30.0):

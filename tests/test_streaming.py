@@ -334,3 +334,16 @@ def test_partial_statistics_read_the_rows_a_part_holds(music: np.ndarray, demo_r
     assert partial_statistics(chunk[: c.n_fft], 0, c, layout) is None
     with pytest.raises(ValueError, match="whole number of hops"):
         partial_statistics(chunk, 7, c, layout)
+
+
+def test_a_chunk_cut_by_the_reads_start_is_a_partial_not_a_shifted_read(music: np.ndarray, demo_record: dict,
+                                                                       model) -> None:
+    """An excerpt that opens 10-20 ms after a chunk boundary: the first chunk read starts on the grid (0.98 s
+    in), and the cut chunk's soft bits come from the rows it holds; a read shifted onto the audio was 10-20 ms
+    off its grid and gave confident wrong bits (a 3 s excerpt then missed the ISRC)."""
+    marked = embed(music, SR, demo_record, KEY, model)
+    for cut_ms in (10, 20):
+        s = 4 * SR + cut_ms * SR // 1000
+        found = detect(marked[s: s + 3 * SR], SR, KEY, model)
+        assert found.chunk_starts_s[0] == pytest.approx(1 - cut_ms / 1000, abs=0.011), found.chunk_starts_s
+        assert found.result.fields.get("isrc") == "USRC17607839"
