@@ -279,6 +279,24 @@ def test_speed_search_reads_audio_played_fast_or_slow(music: np.ndarray, demo_re
     assert both.returncode == 2 and "cannot --follow" in both.stderr
 
 
+def test_speed_search_reads_a_pitch_shift(music: np.ndarray, demo_record: dict, model) -> None:
+    """±50 cents with tempo kept (Rubber Band): the search finds the factor that restores the pitch, and the
+    read as a pitch shift (chunks that factor apart after the resampling) is the one kept."""
+    isrc = encode_payload(demo_record, KEY, CodeSettings()).record["isrc"]
+    marked = embed(music, SR, demo_record, KEY, model)
+    for strength, cents in (("+50c", 50), ("-50c", -50)):
+        shifted = apply_attack("pitch_shift", marked, SR, strength)
+        assert not detect(shifted, SR, KEY, model).result.fields.get("isrc")
+        found = detect(shifted, SR, KEY, model, speed_search=True)
+        assert found.result.fields.get("isrc") == isrc, strength
+        assert found.pitch_only and abs(found.speed - 2 ** (cents / 1200)) <= 0.0025
+        assert found.marked_fraction > 0.8
+        steps = np.diff([t for t, m in zip(found.chunk_starts_s, found.marked, strict=True) if m])
+        assert abs(float(np.median(steps)) - 1.0) <= 0.011  # chunk times in the input's time: tempo unchanged
+    with pytest.raises(ValueError, match="tempo must be within"):
+        StreamingDetector(SR, KEY, model, tempo=1.2)
+
+
 def test_detector_follows_a_tempo_change(music: np.ndarray, demo_record: dict, model) -> None:
     """Time-stretched by 2 %, each chunk starts 20 ms (2 hops) after the last one ends: the prediction follows."""
     marked = embed(music, SR, demo_record, KEY, model)

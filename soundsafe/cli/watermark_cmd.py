@@ -48,7 +48,8 @@ _DETECT_EPILOG = """examples:
 (bounded memory). The grid search averages over --sync-chunks chunks: 8 for files (surer), 2 for stdin and
 --follow (the first read comes after 3 s instead of 9 s); the detector searches again whenever the mark is lost
 for 3 chunks. --detect-speed first searches how much the audio was sped up or slowed down (pitch and tempo
-together, ±5 %) and reads it with that undone (the whole input is read first; about 1 s more per file).
+together, ±5 %) or pitch-shifted with its tempo kept (±85 cents) and reads it with that undone (the whole input
+is read first; about 1 s more per file, twice the read when a factor is found).
 
 Exit codes: 0 the whole record was read; 3 part of it (e.g. ISRC and ISWC only); 1 nothing (or an error).
 """
@@ -89,7 +90,8 @@ def add_watermark_parsers(sub: argparse._SubParsersAction) -> None:
     detect.add_argument("--sync-chunks", type=int, help="chunks the grid search averages over (default 8 for a "
                                                         "file, 2 for stdin or --follow)")
     detect.add_argument("--detect-speed", action="store_true",
-                        help="search a speed change of ±5 %% first (reads the whole input, then detects)")
+                        help="search a speed change of ±5 %% or a pitch shift of ±85 cents first (reads the "
+                             "whole input, then detects)")
     _common(detect)
     verify = sub.add_parser("verify", help="check that audio carries the expected ISRC (delivery checks)",
                             description="Check that an audio file carries the expected identifier.",

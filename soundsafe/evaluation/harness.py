@@ -5,8 +5,8 @@ point read the attacked marked clip (bit accuracy, presence, ISRC, share of fiel
 points in ``unmarked``, the attacked *unmarked* clip (false positives). Recovery curves: random excerpts of
 each length from marked (attacked) clips, read alone: the share that yields the ISRC and the whole record. An
 excerpt as long as the clip is the clip itself (one read, the robustness read). External tools "yield the ISRC"
-when their one message is recovered exactly. Speed and time-stretch points run a tool's speed search
-(audiowmark ``--detect-speed``); SoundSafe's detector has none.
+when their one message is recovered exactly. Speed, time-stretch and pitch-shift points run each system's speed
+search (SoundSafe's ``speed_search``, audiowmark's ``--detect-speed``).
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ class EvaluationTables:
 
 
 RECOVERY_COLUMNS = ["system", "clip", "point", "seconds", "isrc_ok", "complete"]
-SPEED_SEARCH_ATTACKS = ("speed", "time_stretch")  # a tool's speed search (audiowmark --detect-speed) runs on these
+SPEED_SEARCH_ATTACKS = ("speed", "time_stretch", "pitch_shift")  # points read with the systems' speed search
 
 
 @dataclass(frozen=True)

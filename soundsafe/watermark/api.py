@@ -59,6 +59,9 @@ def detect(audio: np.ndarray, sr: int, key: PayloadKey = DEMO_KEY, model: Any = 
     reported by a streaming detector (slower: many decodes instead of one). ``speed_search=True`` first finds
     how much the audio was sped up or slowed down (±5 %, :mod:`soundsafe.watermark.speed`; about 1 s more) and
     reads it with that undone; ``Detection.speed`` is the factor found, chunk times stay in the input's time.
+    The factor that restores the pitch is also what a pitch shift (tempo kept, ±85 cents) needs, but undoing it
+    by resampling stretches that audio's tempo, so a factor ≠ 1 is read twice, as a speed change and as a pitch
+    shift (chunks ``factor`` × a chunk apart), and the better read is kept (``Detection.pitch_only``).
     """
     x = check_audio(audio, sr, what="detect")
     engine = load_engine(model)
@@ -72,12 +75,28 @@ def detect(audio: np.ndarray, sr: int, key: PayloadKey = DEMO_KEY, model: Any = 
             mono = soxr.resample(mono, sr, c.sample_rate, quality="HQ")
         factor = estimate_speed(mono, c, carrier_layout(c, key.carrier_seed)).factor
         x = undo_speed(x, sr, factor)
-    detector = StreamingDetector(sr, key, engine, settings, sync_chunks=sync_chunks, live=live)
-    detector.push(x)
-    found = detector.finish()
+    found = _read(x, sr, key, engine, settings, sync_chunks, live, 1.0)
     if factor != 1.0:
+        as_pitch = _read(x, sr, key, engine, settings, sync_chunks, live, factor)
+        if _quality(as_pitch) > _quality(found):
+            found = as_pitch
+            found.pitch_only = True
         found.speed = factor
         found.chunk_starts_s = [t / factor for t in found.chunk_starts_s]
         for event in found.events:
             event.time_s /= factor
     return found
+
+
+def _read(x: np.ndarray, sr: int, key: PayloadKey, engine: Any, settings: CodeSettings | None, sync_chunks: int,
+          live: bool, tempo: float) -> Detection:
+    detector = StreamingDetector(sr, key, engine, settings, sync_chunks=sync_chunks, live=live, tempo=tempo)
+    detector.push(x)
+    return detector.finish()
+
+
+def _quality(found: Detection) -> tuple[bool, int, float, float]:
+    """Which of two reads of the same audio is better: the whole record, then more fields, then their summed
+    confidence, then more chunks marked."""
+    r = found.result
+    return r.complete, len(r.fields), float(sum(r.confidence.values())), found.marked_fraction

@@ -45,6 +45,7 @@ _SWITCH_MARGIN = 0.15  # a re-search moves to a new grid only when it scores thi
 _SEARCH_HOPS = 2  # drift search: ± this many hops around the predicted chunk start
 _DRIFT_HISTORY = 5  # marked chunks whose observed drift (chunk start vs the end of the last one) is tracked
 _MAX_DRIFT_HOPS = 5  # the prediction follows drifts up to 5 hops (50 ms) per chunk: ±5 % tempo
+_MAX_TEMPO_CHANGE = 0.05  # the ``tempo`` a detector can be told to expect: what the drift follower can follow
 _STREAM_HISTORY = 512  # chunks the live decoder looks back over (about four payload cycles)
 _EAGER_CHUNKS = 16  # live decoding after every marked chunk for the first chunks of a grid (first ISRC fast) …
 _LIVE_EVERY = 8  # … then after every 8th marked chunk (a decode over a long history costs tens of ms)
@@ -159,6 +160,7 @@ class Detection:
     llr: np.ndarray | None = field(default=None, repr=False)  # (chunks, K) soft bits of every chunk read
     events: list[FieldEvent] = field(default_factory=list)  # fields in the order they were first decoded
     speed: float = 1.0  # speed-up factor undone before reading (api.detect's speed search), 1 = none
+    pitch_only: bool = False  # the factor was a pitch shift's (tempo kept): read with chunks `speed` apart
 
     @property
     def marked_fraction(self) -> float:
@@ -170,7 +172,7 @@ class Detection:
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.result.to_dict(), "marked_fraction": round(self.marked_fraction, 3),
-                "speed": round(self.speed, 5),
+                "speed": round(self.speed, 5), "pitch_only": self.pitch_only,
                 "first_reported_s": {e.field: round(e.time_s, 3) for e in self.events},
                 "chunks": [{"start_s": round(t, 3), "marked": m, "strength": round(s, 3)}
                            for t, m, s in zip(self.chunk_starts_s, self.marked, self.strength, strict=True)]}
@@ -181,13 +183,18 @@ class StreamingDetector:
 
     def __init__(self, sr: int, key: PayloadKey = DEMO_KEY, model: Any = None,
                  settings: CodeSettings | None = None, *, sync_chunks: int = 2, lost_after: int = 3,
-                 live: bool = True) -> None:
+                 live: bool = True, tempo: float = 1.0) -> None:
         """``sync_chunks``: chunks the grid search averages over (more: surer, later first read; the offline
         ``detect`` uses 8). ``lost_after``: unmarked chunks in a row after which the grid is searched again.
         ``live``: decode while reading, so :meth:`push` reports fields as they arrive (after every marked chunk
-        for the first 16 of a grid, then every 8th); without it, fields are decoded once, by :meth:`finish`."""
+        for the first 16 of a grid, then every 8th); without it, fields are decoded once, by :meth:`finish`.
+        ``tempo``: chunks are expected ``tempo`` × a chunk apart (1.029: a +50 cent pitch shift whose pitch the
+        speed search undid by resampling, which stretched its unchanged tempo); the grid search and the drift
+        follower start from it instead of from no drift."""
         if sync_chunks < 1 or lost_after < 1:
             raise ValueError("sync_chunks and lost_after must be ≥ 1")
+        if not 1 - _MAX_TEMPO_CHANGE <= tempo <= 1 + _MAX_TEMPO_CHANGE:
+            raise ValueError(f"tempo must be within 1 ± {_MAX_TEMPO_CHANGE}, got {tempo}")
         self.engine = load_engine(model)
         self.sr, self.key = sr, key
         self.settings = code_settings(self.engine, settings)
@@ -208,7 +215,9 @@ class StreamingDetector:
         self._last_grid: int | None = None
         self._unmarked_run = 0
         self._predicted: tuple[int, np.ndarray] | None = None  # (start, statistics) of the last predicted read
-        self._drift = 0  # samples each chunk starts after the end of the last (a tempo change makes it ≠ 0)
+        # samples each chunk starts after the end of the last (a tempo change makes it ≠ 0), as ``tempo`` expects
+        self._expected_drift = self._hop * round((tempo - 1) * self._n / self._hop)
+        self._drift = self._expected_drift
         self._drifts: list[int] = []
         self._segments: list[list[np.ndarray | None]] = [[]]
         self._starts: list[float] = []
@@ -280,14 +289,18 @@ class StreamingDetector:
 
     def _sync(self, final: bool) -> bool:
         n, available = self._n, self._end() - self._sync_from
-        chunks = self.sync_chunks if not final else max(1, min(self.sync_chunks, available // n - 1))
-        if available < (chunks + 1) * n and not (final and available >= n):
+        stride = n + self._expected_drift
+        chunks = self.sync_chunks if not final else max(1, min(self.sync_chunks, available // stride - 1))
+        need = (chunks + 1) * max(n, stride)  # every offset of a chunk, then `chunks` chunks
+        if available < need and not (final and available >= n):
             return False
-        region = self._audio(self._sync_from, min(available, (chunks + 1) * n))
-        offsets = [o for o in range(0, n, self._hop) if o + chunks * n <= region.size]
+        region = self._audio(self._sync_from, min(available, need))
+        offsets = [o for o in range(0, n, self._hop) if o + (chunks - 1) * stride + n <= region.size]
+        if not offsets:
+            return False
         # the one-STFT search shortlists offsets and exact chunk reads (with the reliability network) decide;
         # a first search that finds no clear mark that way reads every offset (weak, attacked audio needs it)
-        rough = grid_scores(region, self.engine.config, self._layout, chunks, offsets)
+        rough = grid_scores(region, self.engine.config, self._layout, chunks, offsets, stride)
         shortlist = [offsets[i] for i in np.argsort(-rough)[:_SHORTLIST]]
         expected = None if self._last_grid is None else self._last_grid - self._sync_from
         if expected in offsets and expected not in shortlist:
@@ -305,7 +318,7 @@ class StreamingDetector:
             if self._segments[-1]:  # a new grid: the next chunk does not follow the last one read
                 self._segments.append([])
             self._marked_in_grid = 0
-            self._drift, self._drifts = 0, []
+            self._drift, self._drifts = self._expected_drift, []
         if first_grid and start > self._buf_start:  # the stream opens inside a chunk: read the part it holds
             head = self._audio(self._buf_start, start - self._buf_start)
             self._edge(head, n - head.size, at_end=False)
@@ -327,9 +340,10 @@ class StreamingDetector:
     def _exact_scores(self, region: np.ndarray, offsets: list[int], chunks: int) -> np.ndarray:
         """Mean mark strength over ``chunks`` chunk reads at each offset of ``region``."""
         n, scores = self._n, []
+        stride = n + self._expected_drift
         for first in range(0, len(offsets), _BATCH * 4):
             part = offsets[first: first + _BATCH * 4]
-            reads = np.stack([region[o + i * n: o + (i + 1) * n] for o in part for i in range(chunks)])
+            reads = np.stack([region[o + i * stride: o + i * stride + n] for o in part for i in range(chunks)])
             stats = self.engine.statistics(reads, self.key.carrier_seed)
             scores.append(mark_strength(stats).reshape(len(part), chunks).mean(axis=1))
         return np.concatenate(scores)

@@ -61,19 +61,22 @@ def _whiten(tiles: np.ndarray) -> np.ndarray:
 
 
 def grid_scores(mono: np.ndarray, config: ModelConfig, layout: np.ndarray, chunks: int,
-                offsets: list[int]) -> np.ndarray:
+                offsets: list[int], stride: int | None = None) -> np.ndarray:
     """Mean :func:`mark_strength` over ``chunks`` consecutive chunks for each offset (samples, multiples of hop) in
-    ``offsets``, reading ``mono`` (44.1 kHz, at least ``max(offsets) + chunks · chunk_samples`` long)."""
+    ``offsets``, reading ``mono`` (44.1 kHz, at least ``max(offsets) + (chunks − 1) · stride + chunk_samples``
+    long). ``stride``: samples from one chunk's start to the next (default ``chunk_samples``; a multiple of hop)."""
     c = config
-    if c.chunk_samples % c.hop:
-        raise ValueError("grid search needs chunks that are a whole number of hops")
+    stride = c.chunk_samples if stride is None else stride
+    if c.chunk_samples % c.hop or stride % c.hop:
+        raise ValueError("grid search needs chunks (and a stride) that are a whole number of hops")
     levels = _frame_levels(mono, c)
     # rolling mean over tile_frames frames: row r of a chunk starting at frame f is pooled[f + r·tile_frames]
     cum = np.concatenate([np.zeros((1, levels.shape[1])), np.cumsum(levels, axis=0)])
     pooled = (cum[c.tile_frames:] - cum[: -c.tile_frames]) / c.tile_frames
     rows, cols = c.tile_grid
     starts = np.array(offsets) // c.hop
-    index = starts[:, None, None] + (np.arange(chunks) * c.frames)[None, :, None] + (np.arange(rows) * c.tile_frames)
+    index = (starts[:, None, None] + (np.arange(chunks) * (stride // c.hop))[None, :, None]
+             + np.arange(rows) * c.tile_frames)
     tiles = pooled[index]  # (offsets, chunks, rows, cols)
     white = _whiten(tiles).reshape(len(offsets) * chunks, rows * cols)
     stats = white @ layout / np.abs(layout).sum(0)
