@@ -294,7 +294,7 @@ def test_speed_search_reads_a_pitch_shift(music: np.ndarray, demo_record: dict, 
         steps = np.diff([t for t, m in zip(found.chunk_starts_s, found.marked, strict=True) if m])
         assert abs(float(np.median(steps)) - 1.0) <= 0.011  # chunk times in the input's time: tempo unchanged
     with pytest.raises(ValueError, match="tempo must be within"):
-        StreamingDetector(SR, KEY, model, tempo=1.2)
+        StreamingDetector(SR, KEY, model, tempo=1.2)  # beyond what the speed search can find
 
 
 def test_detector_follows_a_tempo_change(music: np.ndarray, demo_record: dict, model) -> None:
