@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from soundsafe.watermark.config import ModelConfig
-from soundsafe.watermark.sync import grid_scores
+from soundsafe.watermark.sync import chunk_stride, grid_scores
 
 __all__ = ["SPEED_RANGE", "SpeedEstimate", "estimate_speed", "undo_speed"]
 
@@ -57,7 +57,7 @@ def _score(region: np.ndarray, config: ModelConfig, layout: np.ndarray, factor: 
     y = undo_speed(region, config.sample_rate, factor)
     n, hop = config.chunk_samples, config.hop
     best = 0.0
-    for stride in sorted({n, n + hop * round((factor - 1) * n / hop)}):
+    for stride in sorted({n, chunk_stride(config, factor)}):
         chunks = max(1, (y.size - n) // stride)
         if y.size < n + chunks * stride:
             chunks = 1

@@ -32,7 +32,7 @@ from soundsafe.payload.keys import DEMO_KEY, PayloadKey
 from soundsafe.payload.packets import CodeSettings, encode_payload
 from soundsafe.watermark.engine import Engine, load_engine
 from soundsafe.watermark.layout import carrier_layout
-from soundsafe.watermark.sync import grid_scores, mark_strength, partial_statistics
+from soundsafe.watermark.sync import chunk_stride, grid_scores, mark_strength, partial_statistics
 
 __all__ = ["Detection", "FieldEvent", "StreamingDetector", "StreamingEmbedder", "code_settings"]
 
@@ -215,8 +215,9 @@ class StreamingDetector:
         self._last_grid: int | None = None
         self._unmarked_run = 0
         self._predicted: tuple[int, np.ndarray] | None = None  # (start, statistics) of the last predicted read
-        # samples each chunk starts after the end of the last (a tempo change makes it ≠ 0), as ``tempo`` expects
-        self._expected_drift = self._hop * round((tempo - 1) * self._n / self._hop)
+        self._stride = chunk_stride(c, tempo)  # chunk start to chunk start, as ``tempo`` expects
+        # samples each chunk starts after the end of the last (a tempo change makes it ≠ 0)
+        self._expected_drift = self._stride - self._n
         self._drift = self._expected_drift
         self._drifts: list[int] = []
         self._segments: list[list[np.ndarray | None]] = [[]]
@@ -288,8 +289,7 @@ class StreamingDetector:
         return events
 
     def _sync(self, final: bool) -> bool:
-        n, available = self._n, self._end() - self._sync_from
-        stride = n + self._expected_drift
+        n, stride, available = self._n, self._stride, self._end() - self._sync_from
         chunks = self.sync_chunks if not final else max(1, min(self.sync_chunks, available // stride - 1))
         need = (chunks + 1) * max(n, stride)  # every offset of a chunk, then `chunks` chunks
         if available < need and not (final and available >= n):
@@ -339,8 +339,7 @@ class StreamingDetector:
 
     def _exact_scores(self, region: np.ndarray, offsets: list[int], chunks: int) -> np.ndarray:
         """Mean mark strength over ``chunks`` chunk reads at each offset of ``region``."""
-        n, scores = self._n, []
-        stride = n + self._expected_drift
+        n, stride, scores = self._n, self._stride, []
         for first in range(0, len(offsets), _BATCH * 4):
             part = offsets[first: first + _BATCH * 4]
             reads = np.stack([region[o + i * stride: o + i * stride + n] for o in part for i in range(chunks)])

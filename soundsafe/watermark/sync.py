@@ -23,7 +23,7 @@ import numpy as np
 from soundsafe.watermark.config import ModelConfig
 from soundsafe.watermark.host_spectral import stft
 
-__all__ = ["grid_scores", "mark_strength", "partial_statistics"]
+__all__ = ["chunk_stride", "grid_scores", "mark_strength", "partial_statistics"]
 
 _GAUSSIAN = 2 / np.pi  # mean(|s|)² / mean(s²) of Gaussian statistics: what unmarked audio gives
 
@@ -58,6 +58,11 @@ def _whiten(tiles: np.ndarray) -> np.ndarray:
     rows, cols = tiles.shape[-2:]
     local = sum(p[..., i: i + rows, j: j + cols] for i in range(3) for j in range(3)) / 9.0
     return tiles - local
+
+
+def chunk_stride(config: ModelConfig, tempo: float = 1.0) -> int:
+    """Samples from one chunk's start to the next when chunks are ``tempo`` × a chunk apart, to a whole hop."""
+    return config.chunk_samples + config.hop * round((tempo - 1) * config.chunk_samples / config.hop)
 
 
 def grid_scores(mono: np.ndarray, config: ModelConfig, layout: np.ndarray, chunks: int,
