@@ -27,7 +27,7 @@ from soundsafe.evaluation.quality import (
     si_snr_db,
     snr_db,
 )
-from soundsafe.evaluation.summary import metric_key, seconds_to
+from soundsafe.evaluation.summary import metric_key, seconds_to, training_validation_table
 from soundsafe.evaluation.systems import EchoSystem, ExternalSystem, Reading, SoundSafeSystem, bit_accuracy
 
 SR = 44100
@@ -202,6 +202,20 @@ def test_seconds_to_and_metric_keys() -> None:
     assert seconds_to(curve, "isrc_rate") == 4
     assert math.isnan(seconds_to(curve.assign(isrc_rate=0.2), "isrc_rate"))
     assert metric_key("eq ±6dB") == "eq_pm6dB" and metric_key("speed +1%") == "speed_p1pct"
+
+
+def test_training_validation_table_puts_the_untrained_carrier_before_every_phase() -> None:
+    val = {"bit_acc_clean": 0.99, "bit_acc_mp3_128k": 0.97, "bit_acc_mp3_64k": 0.9, "bit_acc_aac_128k": 0.95,
+           "bit_acc_noise_20db": 0.8, "bit_acc_robust": 0.905, "snr_db": 33.04}
+    phases = {"core": {**{f"val_{k}": v + (0.01 if k != "snr_db" else 0) for k, v in val.items()},
+                       **{f"start_val_{k}": v for k, v in val.items()}, "best_step": 300},
+              "variable": {**{f"val_{k}": v for k, v in val.items()}, "best_step": 0},
+              "realtime": {"steps": 10}}  # no validation figures (an old run): left out
+    table = training_validation_table(phases)
+    assert list(table["model"]) == ["untrained carrier", "core", "variable"]
+    assert list(table["kept step"]) == [0, 300, 0]
+    assert table.loc[0, "noise 20 dB"] == 80.0 and table.loc[1, "noise 20 dB"] == 81.0
+    assert table.loc[1, "SNR dB"] == 33.0 and table.loc[1, "mean under attack"] == 91.5
 
 
 def test_projection_is_steps_over_throughput_times_price() -> None:

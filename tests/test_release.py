@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from soundsafe.release.gate import gate_failures
 
 GATE = {"min": {"bit_acc": 0.95, "snr_db": 30.0}, "max": {"fpr": 0.0}}
@@ -19,3 +21,12 @@ def test_gate_passes_only_when_every_bound_holds() -> None:
 def test_gate_fails_on_missing_or_nan_metrics() -> None:
     failures = gate_failures({"bit_acc": math.nan, "fpr": 0.0}, GATE)
     assert failures == ["bit_acc: not measured (gate min 0.95)", "snr_db: not measured (gate min 30.0)"]
+
+
+def test_ship_names_the_models_it_can_replace(tmp_path) -> None:
+    from soundsafe.release.ship import main
+
+    for bad in ("bogus", "watermark,encoder", ","):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--project", str(tmp_path), "--models", bad])
+        assert exit_info.value.code == 2

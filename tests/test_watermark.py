@@ -127,6 +127,10 @@ def test_a_phase_trains_checkpoints_and_resumes(tiny_corpus_dir: Path, tmp_path:
     metrics = train_phase(spec, ModelConfig(), manifest, out, resume_dir=resume)
     assert metrics["steps"] == 4 and metrics["parameters"] > 0
     assert 0.5 <= metrics["val_bit_acc_clean"] <= 1.0 and metrics["val_snr_db"] > 20
+    # the starting model (here the untrained carrier) was validated before training, survived the crash in the
+    # checkpoint, and the phase keeps it unless training beats it under the validation attacks
+    assert 0.5 <= metrics["start_val_bit_acc_robust"] <= 1.0
+    assert round(metrics["val_bit_acc_robust"], 4) >= round(metrics["start_val_bit_acc_robust"], 4)
     assert (out / "model.pt").is_file() and not (resume / "checkpoint.pt").exists()
     following = PhaseSpec(name="variable", steps=2, batch=2, val_every=2, val_windows=2, pool={"gain": 1.0})
     assert train_phase(following, ModelConfig(), manifest, tmp_path / "variable", init_from=out / "model.pt")

@@ -24,6 +24,7 @@ from soundsafe.evaluation.cost import inference_cost, projection
 from soundsafe.evaluation.harness import Clip, parse_points, run_evaluation
 from soundsafe.evaluation.report import plot_bit_accuracy, plot_cost, plot_quality, plot_recovery, write_html
 from soundsafe.evaluation.summary import (
+    VALIDATION_COLUMNS,
     excerpt_markdown,
     excerpt_table,
     flat_metrics,
@@ -32,6 +33,7 @@ from soundsafe.evaluation.summary import (
     recovery_table,
     summary_markdown,
     summary_rows,
+    training_validation_table,
 )
 from soundsafe.evaluation.systems import EchoSystem, ExternalSystem, SoundSafeSystem, Watermarker
 
@@ -135,8 +137,12 @@ def evaluate_to(out_dir: Path, clips: Sequence[Clip], settings: EvaluationSettin
                 training: list[dict[str, Any]] | None = None,
                 phase_batches: Mapping[str, tuple[int, int]] | None = None,
                 full_steps: Mapping[str, int] | None = None,
-                log_artifacts: Callable[[Path], None] | None = None) -> tuple[dict[str, float], str]:
-    """Run the evaluation and write the report folder; returns (flat metrics, Markdown summary)."""
+                log_artifacts: Callable[[Path], None] | None = None,
+                phase_metrics: Mapping[str, Mapping[str, float]] | None = None) -> tuple[dict[str, float], str]:
+    """Run the evaluation and write the report folder; returns (flat metrics, Markdown summary).
+
+    ``phase_metrics``: the training phases' metrics in order; their validation figures (untrained carrier vs
+    every phase) go into the summary, the report and the metrics (``train.PHASE.val_*``)."""
     notes: list[str] = []
     systems = build_systems(settings, model, notes)
     points = parse_points(settings.attack_list())
@@ -155,6 +161,12 @@ def evaluate_to(out_dir: Path, clips: Sequence[Clip], settings: EvaluationSettin
     training = training or []
     projected = _projection(training, phase_batches or {}, full_steps or {}, settings) if full_steps else []
     metrics = flat_metrics(tables, cost, training, projected)
+    validation = training_validation_table(phase_metrics or {})
+    for row in validation.to_dict("records"):
+        name = "untrained" if row["model"] == "untrained carrier" else row["model"]
+        for column, suffix in VALIDATION_COLUMNS:
+            if not math.isnan(row[column]):
+                metrics[f"train.{name}.val_{suffix}"] = row[column] / 100
     bits = {s.name: s.bits_per_second for s in systems}
     missing = missing_external(settings)
     summary = summary_markdown(summary_rows(tables, metrics, bits, missing=missing))
@@ -163,6 +175,9 @@ def evaluate_to(out_dir: Path, clips: Sequence[Clip], settings: EvaluationSettin
         summary += ("\nPer attack point: the share of random excerpts that yield the ISRC (for an external tool: "
                     "its 128-bit message, recovered exactly), of whole-clip reads that yield the whole record, "
                     "and bit accuracy.\n\n" + excerpt_markdown(excerpts))
+    if not validation.empty:
+        summary += ("\nWhat training changed (the phases' own validation: val split, aligned 1 s windows, real "
+                    "attacks; bit accuracy %):\n\n" + excerpt_markdown(validation))
     if notes:
         summary += "\n" + "\n".join(f"- {n}" for n in notes) + "\n"
     summary += ("\nbits: bit accuracy at the read grid the system found (50 % = chance); TPR: marked reads that "
@@ -201,6 +216,9 @@ def evaluate_to(out_dir: Path, clips: Sequence[Clip], settings: EvaluationSettin
             plot_cost(projected, training, figures / "cost.png")
             sections += [("Cost", figures / "cost.png"), ("Cost projection (full profile)",
                                                           pd.DataFrame(projected))]
+        if not validation.empty:
+            validation.to_csv(tmp / "training_validation.csv", index=False)
+            sections.append(("What training changed: validation bit accuracy per phase", validation))
         sections += [("Training cost (measured here)", pd.DataFrame(training)),
                      ("Inference cost", pd.DataFrame([cost])),
                      ("Robustness per attack point", points_df),

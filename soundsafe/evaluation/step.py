@@ -46,6 +46,6 @@ def run(ctx: StepContext) -> dict[str, float]:
     model = ctx.path("models/watermark/realtime/model.pt")
     metrics, summary = evaluate_to(ctx.path("reports/evaluate"), clips, settings, model=str(model),
                                    training=training, phase_batches=batches, full_steps=full_steps,
-                                   log_artifacts=log)
+                                   log_artifacts=log, phase_metrics=phase_metrics)
     print(summary)
     return metrics

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -23,6 +23,7 @@ __all__ = [
     "seconds_to",
     "summary_markdown",
     "summary_rows",
+    "training_validation_table",
 ]
 
 QUALITY_METRICS = ("snr_db", "si_snr_db", "segmental_snr_db", "lsd_db", "nmr_db", "pesq_wb")
@@ -197,6 +198,30 @@ def quality_table(tables: EvaluationTables) -> pd.DataFrame:
         for metric in QUALITY_METRICS:
             if metric in q.columns:
                 rows.append({"system": system, "metric": metric, **mean_ci(q[metric].tolist()).to_dict()})
+    return pd.DataFrame(rows)
+
+
+# the training phases' validation reads (soundsafe.watermark.train): column label → metric suffix
+VALIDATION_COLUMNS = (("clean", "bit_acc_clean"), ("MP3 128k", "bit_acc_mp3_128k"), ("MP3 64k", "bit_acc_mp3_64k"),
+                      ("AAC 128k", "bit_acc_aac_128k"), ("noise 20 dB", "bit_acc_noise_20db"),
+                      ("mean under attack", "bit_acc_robust"))
+
+
+def training_validation_table(phase_metrics: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
+    """What training changed: validation bit accuracy (%, val split, aligned 1 s windows, real attacks) and SNR
+    of the untrained carrier (the first phase's starting model) and of the model each phase kept, in order."""
+    rows = []
+    for i, (phase, m) in enumerate(phase_metrics.items()):
+        for label, prefix in ((("untrained carrier", "start_val_"),) if i == 0 else ()) + ((phase, "val_"),):
+            if f"{prefix}bit_acc_robust" not in m:
+                continue
+            row: dict[str, Any] = {"model": label}
+            for column, suffix in VALIDATION_COLUMNS:
+                value = m.get(prefix + suffix)
+                row[column] = round(100 * float(value), 1) if value is not None else math.nan
+            row["SNR dB"] = round(float(m.get(prefix + "snr_db", math.nan)), 1)
+            row["kept step"] = 0 if prefix == "start_val_" else int(m.get("best_step", -1))
+            rows.append(row)
     return pd.DataFrame(rows)
 
 

@@ -1,7 +1,8 @@
 """Ship a pipeline run's trained models as the release models inside the package (``soundsafe/models/``).
 
-``python -m soundsafe.release.ship --project DIR`` takes a project folder where the pipeline ran (at least the
-watermark phases, ``export`` and ``fingerprint_train``) and writes, replacing what is there:
+``python -m soundsafe.release.ship --project DIR [--models watermark,fingerprint]`` takes a project folder where the
+pipeline ran (the watermark phases for the watermark model, ``fingerprint_train`` for the encoder) and writes,
+replacing what is there:
 
 - ``soundsafe/models/watermark/``: ``model.pt`` (config and weights only), ``onnx/`` (its spectral fp32 graphs and
   ``model.json``) and ``card.json``;
@@ -117,13 +118,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--project", type=Path, required=True, help="project folder where the pipeline ran")
     parser.add_argument("--command", action="append", default=[],
                         help="a command that produced the run (recorded in the cards; repeatable)")
+    parser.add_argument("--models", default="watermark,fingerprint",
+                        help="which release models to replace, a comma list (default: both); the other one stays")
     args = parser.parse_args(argv)
-    wm = ship_watermark(args.project, args.command)
-    fp = ship_fingerprint(args.project, args.command)
-    for folder in (RELEASE_DIR, FINGERPRINT_DIR):
+    shippers = {"watermark": (ship_watermark, RELEASE_DIR), "fingerprint": (ship_fingerprint, FINGERPRINT_DIR)}
+    names = [n.strip() for n in args.models.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(shippers))
+    if unknown or not names:
+        parser.error(f"--models {args.models!r}: name watermark and/or fingerprint")
+    for name in names:
+        ship, folder = shippers[name]
+        card = ship(args.project, args.command)
         size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-        print(f"wrote {folder} ({size / 1e6:.2f} MB)")
-    print(f"watermark model card {wm['id']}; fingerprint model card {fp['id']}")
+        print(f"wrote {folder} ({size / 1e6:.2f} MB): {name} model card {card['id']}")
     return 0
 
 

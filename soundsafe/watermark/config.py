@@ -26,7 +26,7 @@ class ModelConfig:
     high_hz: float = 9000.0
     tile_frames: int = 4
     tile_bins: int = 4
-    margin_db: float = 1.2  # whitened correlation the embedder aims each bit at
+    margin_db: float = 2.0  # whitened correlation the embedder aims each bit at (params.yaml says why 2)
     cap_db: float = 3.0  # largest push per bit and pass
     passes: int = 4  # closed-loop embedding passes (re-analyse, correct)
     floor_db: float = 70.0  # cells quieter than the frame's peak minus this carry nothing

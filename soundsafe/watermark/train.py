@@ -8,7 +8,10 @@ cross-entropy (LLRs as logits) plus hinges on SNR and NMR (project psychoacousti
 Validation every ``val_every`` steps embeds fixed val-split windows and reads them clean and after real MP3
 128 and 64 kbps (LAME), AAC 128 kbps and white noise at 20 dB; the model with the best mean bit accuracy over
 those attacks (then the highest SNR) is kept, and training stops after ``patience`` validations without
-improvement. A checkpoint is written at every validation, and a
+improvement. The starting model (the untrained carrier for ``core``, the previous phase's model after it) is
+validated first: it is kept unless training beats it, and its figures are returned as ``start_val_*``, so every
+phase shows what it changed. A checkpoint is written at
+every validation, and a
 restarted phase resumes from it. On a GPU the phase runs on CUDA with the tile networks in bf16 autocast (codecs
 and numpy attacks stay on the CPU); on a CPU, plain fp32. Under ``torchrun --nproc_per_node N`` it is data
 parallel: each rank draws its own batches and gradients are averaged by all-reduce (NCCL on GPUs, gloo on CPUs).
@@ -216,6 +219,9 @@ def train_phase(spec: PhaseSpec, config: ModelConfig, manifest: Path, out_dir: P
         model.load_state_dict(saved["state"])
     if state["step"] == 0 and lead:
         save_checkpoint(model_path, model, phase=spec.name, step=0)
+        if resume_dir != out_dir:  # the starting model is the best until a validation beats it (see below)
+            resume_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(model_path, resume_dir / "best.pt")
 
     model.to(device)
     rng = np.random.default_rng([spec.seed, state["step"], ranks.rank])  # each rank draws its own batches
@@ -226,6 +232,11 @@ def train_phase(spec: PhaseSpec, config: ModelConfig, manifest: Path, out_dir: P
     sampler = ChainSampler(pool=spec.pool, max_length=spec.max_chain, p_clean=spec.p_clean,
                            schedule=StrengthSchedule(spec.difficulty_start, spec.difficulty_end, spec.steps))
     n, jitter = config.chunk_samples, spec.jitter
+    if state["step"] == 0:  # the starting point (the untrained carrier for core): what training must beat,
+        # and the model the phase keeps unless a validation does better
+        state["start"] = {**validate(model), "step": 0}
+        state["best_ber"] = 1 - state["start"]["val_bit_acc_robust"]
+        state["best_snr"] = state["start"]["val_snr_db"]
     model.train()
     started, seen = time.perf_counter(), 0
     steps = range(state["step"], spec.steps)
@@ -291,8 +302,9 @@ def train_phase(spec: PhaseSpec, config: ModelConfig, manifest: Path, out_dir: P
     for leftover in (checkpoint_path, resume_dir / "best.pt") if lead else ():
         if leftover != model_path:
             leftover.unlink(missing_ok=True)
-    best = (min(state["history"], key=lambda m: (round(1 - m["val_bit_acc_robust"], 4), -m["val_snr_db"]))
-            if state["history"] else {})
+    start = [state["start"]] if "start" in state else []
+    tried = start + state["history"]
+    best = min(tried, key=lambda m: (round(1 - m["val_bit_acc_robust"], 4), -m["val_snr_db"])) if tried else {}
     # MPAI-NNW's "epochs to insert the watermark": the first validation at the target (-1: never reached)
     reached = [m["step"] for m in state["history"] if m["val_bit_acc_robust"] >= spec.target_bit_acc]
     return {
@@ -300,6 +312,7 @@ def train_phase(spec: PhaseSpec, config: ModelConfig, manifest: Path, out_dir: P
         "steps_per_second": round(seen / (spec.batch * ranks.world) / max(wall, 1e-9), 3),
         "audio_seconds_per_second": round(seen * config.chunk_seconds / max(wall, 1e-9), 2),
         **{k: round(float(v), 4) for k, v in best.items() if k != "step"},
+        **{f"start_{k}": round(float(v), 4) for m in start for k, v in m.items() if k != "step"},
         "best_step": int(best.get("step", 0)),
         "steps_to_target": int(reached[0]) if reached else -1,
         "seconds_per_batch": round(wall / max(seen / (spec.batch * ranks.world), 1), 4),
