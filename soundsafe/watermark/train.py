@@ -6,22 +6,21 @@ step draws a fresh secret layout, so the learned networks work under any key. Th
 cross-entropy (LLRs as logits) plus hinges on SNR and NMR (project psychoacoustic model) of the watermark.
 
 Validation every ``val_every`` steps embeds fixed val-split windows and reads them clean and after real MP3
-128 and 64 kbps (LAME), AAC 128 kbps and white noise at 20 dB; the model with the best mean bit accuracy over
-those attacks (then the highest SNR) is kept, and training stops after ``patience`` validations without
-improvement. The starting model (the untrained carrier for ``core``, the previous phase's model after it) is
-validated first: it is kept unless training beats it, and its figures are returned as ``start_val_*``, so every
-phase shows what it changed. A checkpoint is written at
-every validation, and a
-restarted phase resumes from it. On a GPU the phase runs on CUDA with the tile networks in bf16 autocast (codecs
-and numpy attacks stay on the CPU); on a CPU, plain fp32. Under ``torchrun --nproc_per_node N`` it is data
-parallel: each rank draws its own batches and gradients are averaged by all-reduce (NCCL on GPUs, gloo on CPUs).
+128 and 64 kbps (LAME), AAC 128 kbps and white noise at 20 dB; the model kept is the one whose mark meets the
+SNR target (or misses it by least), then has the best mean bit accuracy over those attacks, then the highest
+SNR, and training stops after ``patience`` validations without improvement. The starting model (the untrained
+carrier for ``core``, the previous phase's model after it) is validated first: it is kept unless training beats
+it, and its figures are returned as ``start_val_*``, so every phase shows what it changed. A checkpoint is
+written at every validation, and a restarted phase resumes from it. On a GPU the phase runs on CUDA with the
+tile networks in bf16 autocast (codecs and numpy attacks stay on the CPU); on a CPU, plain fp32. Under
+``torchrun --nproc_per_node N`` it is data parallel: each rank draws its own batches and gradients are averaged
+by all-reduce (NCCL on GPUs, gloo on CPUs).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import resource
 import shutil
@@ -90,6 +89,15 @@ class PhaseSpec:
 
 def _snr_db(host: torch.Tensor, mark: torch.Tensor) -> torch.Tensor:
     return 10 * torch.log10(host.pow(2).sum(-1).clamp_min(1e-12) / mark.pow(2).sum(-1).clamp_min(1e-12))
+
+
+def _merit(metrics: dict[str, float], snr_target_db: float) -> tuple[float, float, float]:
+    """How good a validation is, larger is better: first how far the mark's SNR falls short of the phase's
+    target (0 when met), then bit accuracy after the validation attacks, then a quieter mark. A mark louder than
+    the target is a different trade, not a better model: at margin 2 dB on real music the untrained carrier
+    reads 94.5 % of bits after noise at 20 dB with a 25 dB mark, the trained shaper 91 % with a 32 dB mark."""
+    snr = float(metrics["val_snr_db"])
+    return min(round(snr - snr_target_db, 1), 0.0), round(float(metrics["val_bit_acc_robust"]), 4), round(snr, 1)
 
 
 def _bit_weights(spec: PhaseSpec, bits: torch.Tensor, core: torch.Tensor) -> torch.Tensor:
@@ -203,7 +211,7 @@ def train_phase(spec: PhaseSpec, config: ModelConfig, manifest: Path, out_dir: P
         log = None
     model = build_model(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr)
-    state: dict[str, Any] = {"step": 0, "best_ber": math.inf, "best_snr": -math.inf, "stale": 0, "history": []}
+    state: dict[str, Any] = {"step": 0, "best": None, "stale": 0, "history": []}
     saved = read_checkpoint(checkpoint_path) if checkpoint_path.is_file() else None
     if saved is not None and saved.get("fingerprint") == fingerprint:  # resume after a crash mid-phase
         model.load_state_dict(saved["state"])
@@ -235,8 +243,7 @@ def train_phase(spec: PhaseSpec, config: ModelConfig, manifest: Path, out_dir: P
     if state["step"] == 0:  # the starting point (the untrained carrier for core): what training must beat,
         # and the model the phase keeps unless a validation does better
         state["start"] = {**validate(model), "step": 0}
-        state["best_ber"] = 1 - state["start"]["val_bit_acc_robust"]
-        state["best_snr"] = state["start"]["val_snr_db"]
+        state["best"] = _merit(state["start"], spec.snr_target_db)
     model.train()
     started, seen = time.perf_counter(), 0
     steps = range(state["step"], spec.steps)
@@ -277,12 +284,10 @@ def train_phase(spec: PhaseSpec, config: ModelConfig, manifest: Path, out_dir: P
             metrics = validate(model)
             metrics["step"] = state["step"]
             state["history"].append(metrics)
-            ber, snr_val = 1 - metrics["val_bit_acc_robust"], metrics["val_snr_db"]
-            # better: fewer bit errors after the validation attacks, or as few and a quieter mark
-            quieter = ber <= state["best_ber"] + 1e-4 and snr_val > state["best_snr"] + 0.1
+            merit = _merit(metrics, spec.snr_target_db)
             # every rank holds the same weights and validates the same windows: they all decide alike
-            if ber < state["best_ber"] - 1e-4 or quieter:
-                state["best_ber"], state["best_snr"], state["stale"] = min(ber, state["best_ber"]), snr_val, 0
+            if state["best"] is None or merit > tuple(state["best"]):
+                state["best"], state["stale"] = merit, 0
                 if lead:
                     save_checkpoint(model_path, model, phase=spec.name, step=state["step"], validation=metrics)
                     if resume_dir != out_dir:  # the best model must survive an orchestrator wiping out_dir
@@ -304,7 +309,7 @@ def train_phase(spec: PhaseSpec, config: ModelConfig, manifest: Path, out_dir: P
             leftover.unlink(missing_ok=True)
     start = [state["start"]] if "start" in state else []
     tried = start + state["history"]
-    best = min(tried, key=lambda m: (round(1 - m["val_bit_acc_robust"], 4), -m["val_snr_db"])) if tried else {}
+    best = max(tried, key=lambda m: _merit(m, spec.snr_target_db)) if tried else {}
     # MPAI-NNW's "epochs to insert the watermark": the first validation at the target (-1: never reached)
     reached = [m["step"] for m in state["history"] if m["val_bit_acc_robust"] >= spec.target_bit_acc]
     return {
