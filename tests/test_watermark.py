@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -180,3 +181,28 @@ Path({str(tmp_path)!r}, "metrics_" + os.environ["RANK"] + ".json").write_text(js
     assert len(reports) == 2 and all(r["ranks"] == 2 for r in reports)
     assert reports[0]["val_bit_acc_clean"] == reports[1]["val_bit_acc_clean"], "ranks hold the same weights"
     assert (tmp_path / "out" / "model.pt").is_file()
+
+
+def test_training_effect_benchmark_sets_models_against_the_carrier_curve(tiny_corpus_dir: Path, tmp_path: Path,
+                                                                          carrier_model) -> None:
+    import importlib.util
+
+    from soundsafe.watermark.checkpoint import save_checkpoint
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "training_effect.py"
+    spec = importlib.util.spec_from_file_location("training_effect", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    save_checkpoint(tmp_path / "m.pt", carrier_model)
+    out = tmp_path / "bench"
+    assert bench.main(["--manifest", str(tiny_corpus_dir / MANIFEST_NAME), "--margins", "0.5,2", "--windows", "2",
+                       "--models", str(tmp_path / "m.pt"), "--out", str(out)]) == 0
+    result = json.loads((out / "training_effect.json").read_text())
+    quiet, loud = result["carrier"]
+    assert loud["val_snr_db"] < quiet["val_snr_db"] - 6  # 4× the margin: ~12 dB louder
+    model = result["models"][str(tmp_path / "m.pt")]
+    assert model["margin_db"] == carrier_model.config.margin_db and 0.0 <= model["val_bit_acc_robust"] <= 1.0
+    assert (out / "training_effect.png").stat().st_size > 1000
+    # the carrier's figure at a model's SNR is read off the curve, NaN outside it
+    assert bench.carrier_at(result["carrier"], loud["val_snr_db"], "robust") == loud["val_bit_acc_robust"]
+    assert math.isnan(bench.carrier_at(result["carrier"], loud["val_snr_db"] - 1, "robust"))

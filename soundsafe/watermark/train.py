@@ -45,7 +45,7 @@ from soundsafe.watermark.data import PacketBank, load_bank
 from soundsafe.watermark.model import WatermarkModel, build_model
 from soundsafe.watermark.psychoacoustic import PsychoacousticModel, noise_to_mask_ratio
 
-__all__ = ["PhaseSpec", "train_phase"]
+__all__ = ["PhaseSpec", "train_phase", "validation_figures"]
 
 # Validation reads after these real attacks; model selection and early stopping use their mean bit accuracy.
 _VAL_ATTACKS = {"mp3_128k": ("mp3", "128k"), "mp3_64k": ("mp3", "64k"), "aac_128k": ("aac", "128k"),
@@ -142,6 +142,19 @@ class _Validator:
         metrics["val_snr_db"] = float(_snr_db(x, mark).mean())
         metrics["val_nmr_db"] = float(noise_to_mask_ratio(x.cpu(), mark.cpu(), self.psycho).mean())
         return metrics
+
+
+def validation_figures(model: WatermarkModel, manifest: Path, windows: int = 32, seed: int = 0) -> dict[str, float]:
+    """A phase's validation of ``model`` (the val split of ``manifest``; ``windows`` and ``seed`` as a phase's
+    ``val_windows`` and ``seed``, so the figures match its ``val_*`` metrics): bit accuracy clean and after each
+    validation attack, their mean (``val_bit_acc_robust``), the mark's SNR and NMR."""
+    c = model.config
+    spec = PhaseSpec(name="validation", steps=1, val_windows=windows, seed=seed)
+    validate = _Validator(model, manifest, PacketBank(manifest, c.bits, seed=seed), spec,
+                          PsychoacousticModel(sample_rate=c.sample_rate))
+    figures = validate(model)
+    model.eval()
+    return figures
 
 
 @dataclass(frozen=True)
