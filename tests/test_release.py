@@ -30,3 +30,21 @@ def test_ship_names_the_models_it_can_replace(tmp_path) -> None:
         with pytest.raises(SystemExit) as exit_info:
             main(["--project", str(tmp_path), "--models", bad])
         assert exit_info.value.code == 2
+
+
+def test_the_model_card_names_the_real_music_packages_it_was_trained_on(tmp_path) -> None:
+    import shutil
+    from pathlib import Path
+
+    import pandas as pd
+
+    from soundsafe.release.ship import _data_card
+
+    shutil.copy(Path(__file__).resolve().parents[1] / "params.yaml", tmp_path / "params.yaml")  # profile local
+    (tmp_path / "data/validated").mkdir(parents=True)
+    pd.DataFrame({"split": ["train", "train", "test"], "duration_s": [90.0, 90.0, 90.0],
+                  "source": ["ufoai-music/a.ogg", "nexuiz-music/b.ogg", "ufoai-music/c.ogg"]}).to_parquet(
+        tmp_path / "data/validated/manifest.parquet")
+    card = _data_card(tmp_path)
+    assert card["corpus_source"] == "debian" and card["packages"] == ["nexuiz-music", "ufoai-music"]
+    assert card["tracks"] == {"train": 2, "test": 1} and card["hours"] == 0.075 and card["excerpt_seconds"] == 90.0

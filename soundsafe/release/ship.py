@@ -45,9 +45,16 @@ def _data_card(project: Path) -> dict[str, Any]:
     manifest = pd.read_parquet(project / "data/validated/manifest.parquet")
     params = load_params(project / "params.yaml")
     corpus = resolve_section(params, "corpus")
-    sources = project / str(corpus["source"]) / "sources.csv" if corpus["source"] != "demo" else None
-    packages = (sorted(pd.read_csv(sources)["package"].unique()) if sources and sources.is_file() else ["demo"])
-    return {"corpus_source": str(corpus["source"]), "packages": packages, "profile": params.get("profile"),
+    source = str(corpus["source"])
+    sources = project / source / "sources.csv"
+    if source == "debian":  # the corpus step ingested the packages: a track's source is "package/file"
+        packages = sorted({str(s).split("/", 1)[0] for s in manifest["source"]})
+    elif source != "demo" and sources.is_file():  # a folder of excerpts from soundsafe.release.real_music
+        packages = sorted(pd.read_csv(sources)["package"].unique())
+    else:
+        packages = ["demo"]
+    return {"corpus_source": source, "packages": packages, "profile": params.get("profile"),
+            "excerpt_seconds": corpus.get("excerpt_seconds"),
             "tracks": {str(k): int(v) for k, v in manifest["split"].value_counts().items()},
             "hours": round(float(manifest["duration_s"].sum()) / 3600, 3)}
 
