@@ -48,12 +48,16 @@ def test_ci_pipeline_runs_caches_and_reruns_only_what_changed(project: Path) -> 
         assert f"Running stage '{phase}'" in first.stdout
         trained = json.loads((project / f"reports/watermark/{phase}/metrics.json").read_text())
         assert trained["steps"] >= 1 and 0.5 <= trained["val_bit_acc_clean"] <= 1.0
+        assert 0.5 <= trained["start_val_bit_acc_robust"] <= 1.0  # the starting model, validated first
     assert (project / "models/watermark/realtime/model.pt").is_file()
     assert "Running stage 'evaluate'" in first.stdout
     assert "| soundsafe |" in first.stdout and "| echo_hiding |" in first.stdout  # the summary table
     evaluated = json.loads((project / "reports/evaluate/metrics.json").read_text())
     assert 0.0 <= evaluated["soundsafe.bit_acc.clean"] <= 1.0 and evaluated["soundsafe.snr_db"] > 15
     assert evaluated["train.core.steps_to_target"] >= -1 and evaluated["projection.full_usd"] > 0
+    assert "| untrained carrier |" in first.stdout  # what training changed, phase by phase
+    assert 0.5 <= evaluated["train.untrained.val_bit_acc_robust"] <= 1.0
+    assert 0.5 <= evaluated["train.realtime.val_bit_acc_noise_20db"] <= 1.0
     assert (project / "reports/evaluate/report.html").stat().st_size > 10_000
     exported = json.loads((project / "reports/export/metrics.json").read_text())
     assert exported["onnx_fp32.read_agreement"] >= 0.999 and exported["onnx_fp32.max_abs_diff"] < 1e-4
