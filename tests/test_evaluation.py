@@ -250,3 +250,22 @@ def test_evaluate_command_writes_the_report(tmp_path: Path, tiny_corpus_dir: Pat
     bad = subprocess.run([sys.executable, "-m", "soundsafe", "evaluate", "--audio", str(audio), "--out",
                           str(tmp_path / "x"), "--attacks", "mp3:1k"], capture_output=True, text=True)
     assert bad.returncode != 0 and "no strength '1k'" in bad.stderr and not (tmp_path / "x").exists()
+
+
+def test_evaluate_split_benchmark_runs_the_step_harness_on_every_track(tmp_path: Path, tiny_corpus_dir: Path) -> None:
+    from soundsafe.manifest import MANIFEST_NAME
+    from soundsafe.watermark.checkpoint import save_checkpoint
+    from soundsafe.watermark.model import build_model
+
+    root = Path(__file__).resolve().parents[1]
+    save_checkpoint(tmp_path / "model.pt", build_model())
+    out = tmp_path / "report"
+    done = subprocess.run([sys.executable, str(root / "benchmarks/evaluate_split.py"), "--params",
+                           str(root / "params.yaml"), "--profile", "ci", "--manifest",
+                           str(tiny_corpus_dir / MANIFEST_NAME), "--model", str(tmp_path / "model.pt"),
+                           "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("1 test clips of 4 s") and "| soundsafe |" in done.stdout
+    excerpts = pd.read_csv(out / "excerpts.csv")
+    assert list(excerpts["attack"])[:-1] == ["clean", "mp3 128k", "white_noise 20dB", "resample 16kHz"]  # smoke
+    assert 0.5 <= json.loads((out / "metrics.json").read_text())["soundsafe.bit_acc.clean"] <= 1.0
