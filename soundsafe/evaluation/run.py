@@ -24,7 +24,6 @@ from soundsafe.evaluation.cost import inference_cost, projection
 from soundsafe.evaluation.harness import Clip, parse_points, run_evaluation
 from soundsafe.evaluation.report import plot_bit_accuracy, plot_cost, plot_quality, plot_recovery, write_html
 from soundsafe.evaluation.summary import (
-    VALIDATION_COLUMNS,
     excerpt_markdown,
     excerpt_table,
     flat_metrics,
@@ -33,6 +32,7 @@ from soundsafe.evaluation.summary import (
     recovery_table,
     summary_markdown,
     summary_rows,
+    training_validation_metrics,
     training_validation_table,
 )
 from soundsafe.evaluation.systems import EchoSystem, ExternalSystem, SoundSafeSystem, Watermarker
@@ -162,11 +162,7 @@ def evaluate_to(out_dir: Path, clips: Sequence[Clip], settings: EvaluationSettin
     projected = _projection(training, phase_batches or {}, full_steps or {}, settings) if full_steps else []
     metrics = flat_metrics(tables, cost, training, projected)
     validation = training_validation_table(phase_metrics or {})
-    for row in validation.to_dict("records"):
-        name = "untrained" if row["model"] == "untrained carrier" else row["model"]
-        for column, suffix in VALIDATION_COLUMNS:
-            if not math.isnan(row[column]):
-                metrics[f"train.{name}.val_{suffix}"] = row[column] / 100
+    metrics.update(training_validation_metrics(phase_metrics or {}))
     bits = {s.name: s.bits_per_second for s in systems}
     missing = missing_external(settings)
     summary = summary_markdown(summary_rows(tables, metrics, bits, missing=missing))

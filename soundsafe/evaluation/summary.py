@@ -23,6 +23,7 @@ __all__ = [
     "seconds_to",
     "summary_markdown",
     "summary_rows",
+    "training_validation_metrics",
     "training_validation_table",
 ]
 
@@ -207,22 +208,39 @@ VALIDATION_COLUMNS = (("clean", "bit_acc_clean"), ("MP3 128k", "bit_acc_mp3_128k
                       ("mean under attack", "bit_acc_robust"))
 
 
+def _validated_models(phase_metrics: Mapping[str, Mapping[str, float]]) -> list[tuple[str, str, str, Mapping]]:
+    """(metric name, display label, metric key prefix, the phase's metrics) for the untrained carrier (the first
+    phase's starting model) and the model each phase kept, in order; phases without validation figures are left
+    out."""
+    found = []
+    for i, (phase, m) in enumerate(phase_metrics.items()):
+        for name, label, prefix in ([("untrained", "untrained carrier", "start_val_")] if i == 0 else []) + [
+                (phase, phase, "val_")]:
+            if f"{prefix}bit_acc_robust" in m:
+                found.append((name, label, prefix, m))
+    return found
+
+
 def training_validation_table(phase_metrics: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
     """What training changed: validation bit accuracy (%, val split, aligned 1 s windows, real attacks) and SNR
     of the untrained carrier (the first phase's starting model) and of the model each phase kept, in order."""
     rows = []
-    for i, (phase, m) in enumerate(phase_metrics.items()):
-        for label, prefix in ((("untrained carrier", "start_val_"),) if i == 0 else ()) + ((phase, "val_"),):
-            if f"{prefix}bit_acc_robust" not in m:
-                continue
-            row: dict[str, Any] = {"model": label}
-            for column, suffix in VALIDATION_COLUMNS:
-                value = m.get(prefix + suffix)
-                row[column] = round(100 * float(value), 1) if value is not None else math.nan
-            row["SNR dB"] = round(float(m.get(prefix + "snr_db", math.nan)), 1)
-            row["kept step"] = 0 if prefix == "start_val_" else int(m.get("best_step", -1))
-            rows.append(row)
+    for _, label, prefix, m in _validated_models(phase_metrics):
+        row: dict[str, Any] = {"model": label}
+        for column, suffix in VALIDATION_COLUMNS:
+            value = m.get(prefix + suffix)
+            row[column] = round(100 * float(value), 1) if value is not None else math.nan
+        row["SNR dB"] = round(float(m.get(prefix + "snr_db", math.nan)), 1)
+        row["kept step"] = 0 if prefix == "start_val_" else int(m.get("best_step", -1))
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+def training_validation_metrics(phase_metrics: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """The same figures as flat metrics, ``train.untrained.val_*`` and ``train.PHASE.val_*`` (fractions)."""
+    return {f"train.{name}.val_{suffix}": float(m[prefix + suffix])
+            for name, _, prefix, m in _validated_models(phase_metrics)
+            for _, suffix in VALIDATION_COLUMNS if prefix + suffix in m}
 
 
 def summary_markdown(rows: list[dict[str, str]]) -> str:

@@ -224,7 +224,7 @@ def train_phase(spec: PhaseSpec, config: ModelConfig, manifest: Path, out_dir: P
         log = None
     model = build_model(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr)
-    state: dict[str, Any] = {"step": 0, "best": None, "stale": 0, "history": []}
+    state: dict[str, Any] = {"step": 0, "stale": 0, "history": []}  # "start", "best": set before step 1
     saved = read_checkpoint(checkpoint_path) if checkpoint_path.is_file() else None
     if saved is not None and saved.get("fingerprint") == fingerprint:  # resume after a crash mid-phase
         model.load_state_dict(saved["state"])
@@ -299,7 +299,7 @@ def train_phase(spec: PhaseSpec, config: ModelConfig, manifest: Path, out_dir: P
             state["history"].append(metrics)
             merit = _merit(metrics, spec.snr_target_db)
             # every rank holds the same weights and validates the same windows: they all decide alike
-            if state["best"] is None or merit > tuple(state["best"]):
+            if merit > tuple(state["best"]):  # state["best"] starts as the starting model's merit
                 state["best"], state["stale"] = merit, 0
                 if lead:
                     save_checkpoint(model_path, model, phase=spec.name, step=state["step"], validation=metrics)
