@@ -338,20 +338,42 @@ def test_partial_statistics_read_the_rows_a_part_holds(music: np.ndarray, demo_r
     layout = carrier_layout(c, KEY.carrier_seed)
     chunk = marked[SR: 2 * SR]
     agree = []
-    for skip in (0, 30 * c.hop, 60 * c.hop):  # the last 70 / 40 / 10 % … and the first half
-        part = chunk[skip:]
-        stats = partial_statistics(part, skip, c, layout)
+    for skip in (0, 30 * c.hop, 60 * c.hop, 60 * c.hop + 7):  # the last 70 / 40 / 10 % (off the hop grid too)
+        stats = partial_statistics(chunk[skip:], -skip, c, layout)
         assert stats is not None and stats.shape == (c.bits,)
         agree.append(float(((stats > 0) == bits[1]).mean()))
-    head = partial_statistics(chunk[: SR // 2], 0, c, layout)
+    head = partial_statistics(chunk[: SR // 2], 0, c, layout)  # … and the first half
     assert head is not None and ((head > 0) == bits[1]).mean() > 0.8
     assert agree[0] > 0.95 and min(agree) > 0.7, agree
     # a part holds a share of each bit's tiles: its statistics shrink with it
-    full, tenth = partial_statistics(chunk, 0, c, layout), partial_statistics(chunk[90 * c.hop:], 90 * c.hop, c, layout)
+    full = partial_statistics(chunk, 0, c, layout)
+    tenth = partial_statistics(chunk[90 * c.hop:], -90 * c.hop, c, layout)
     assert tenth is None or np.abs(tenth).mean() < 0.3 * np.abs(full).mean()
     assert partial_statistics(chunk[: c.n_fft], 0, c, layout) is None
-    with pytest.raises(ValueError, match="whole number of hops"):
-        partial_statistics(chunk, 7, c, layout)
+
+
+def test_partial_statistics_follow_a_time_stretch(music: np.ndarray, demo_record: dict, model) -> None:
+    """The head of a chunk stretched 3 % longer (tempo kept in pitch: Rubber Band): its rows read at the stretched
+    geometry agree with the bits better than at the nominal one, which is 1-3 hops off in the rows it holds."""
+    from pedalboard import time_stretch
+
+    from soundsafe.watermark.layout import carrier_layout
+    from soundsafe.watermark.sync import partial_statistics
+
+    c = model.config
+    marked = embed(music[: 4 * SR], SR, demo_record, KEY, model).mean(axis=1)
+    bits = encode_payload(demo_record, KEY).chunk_bits(4)
+    layout = carrier_layout(c, KEY.carrier_seed)
+    tempo = 1.03
+    slow = time_stretch(marked[None].astype(np.float32), float(SR), stretch_factor=1 / tempo)[0]
+    chunk_start = round(2 * SR * tempo)  # chunk 2, stretched
+    tail = slow[chunk_start + round(0.4 * SR * tempo): chunk_start + round(SR * tempo)]  # its last 60 %
+    start = -0.4 * SR * tempo
+    right = partial_statistics(tail, start, c, layout, tempo)
+    nominal = partial_statistics(tail, round(tail.size - SR), c, layout)  # anchored at its end, nominal rows
+    assert right is not None and nominal is not None
+    agree_right, agree_nominal = ((right > 0) == bits[2]).mean(), ((nominal > 0) == bits[2]).mean()
+    assert agree_right > 0.9 and agree_right > agree_nominal, (agree_right, agree_nominal)
 
 
 def test_a_chunk_cut_by_the_reads_start_is_a_partial_not_a_shifted_read(music: np.ndarray, demo_record: dict,

@@ -14,7 +14,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 
-__all__ = ["HostSpectral", "stft"]
+__all__ = ["HostSpectral", "hann_window", "stft"]
 
 
 def _overlap_add(frames: np.ndarray, hop: int) -> np.ndarray:
@@ -29,8 +29,9 @@ def _overlap_add(frames: np.ndarray, hop: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=8)
-def _window(n_fft: int) -> np.ndarray:
-    return np.hanning(n_fft + 1)[:-1].astype(np.float32)  # periodic, as torch.hann_window
+def hann_window(n_fft: int) -> np.ndarray:
+    """The periodic Hann window of every STFT here (as torch.hann_window)."""
+    return np.hanning(n_fft + 1)[:-1].astype(np.float32)
 
 
 def stft(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
@@ -38,7 +39,7 @@ def stft(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     half = n_fft // 2
     padded = np.pad(np.asarray(x, np.float32), ((0, 0), (half, half)), mode="reflect")
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[:, ::hop]
-    return scipy.fft.rfft(frames * _window(n_fft), axis=-1, workers=1)
+    return scipy.fft.rfft(frames * hann_window(n_fft), axis=-1, workers=1)
 
 
 class HostSpectral:
@@ -46,7 +47,7 @@ class HostSpectral:
 
     def __init__(self, n_fft: int, hop: int, length: int) -> None:
         self.n_fft, self.hop, self.length = n_fft, hop, length
-        self.window = _window(n_fft)
+        self.window = hann_window(n_fft)
         frames = 1 + length // hop
         envelope = _overlap_add(np.broadcast_to(self.window ** 2, (1, frames, n_fft)).copy(), hop)
         half = n_fft // 2

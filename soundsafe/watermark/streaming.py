@@ -215,7 +215,14 @@ class StreamingDetector:
         self._last_grid: int | None = None
         self._unmarked_run = 0
         self._predicted: tuple[int, np.ndarray] | None = None  # (start, statistics) of the last predicted read
+        self._tempo = tempo
         self._stride = chunk_stride(c, tempo)  # chunk start to chunk start, as ``tempo`` expects
+        # (read number, start) of the marked chunks read since the last grid search, and their count: the line
+        # through them says where the stream's edge chunks lie and at what tempo (``_chunk_line``)
+        self._run: list[tuple[int, int]] = []
+        self._run_reads = 0
+        self._head: tuple[np.ndarray, int, list[tuple[int, int]]] | None = None  # audio, its start, its run
+        self._head_segment = 0  # the segment whose first soft bits are the head partial's
         # samples each chunk starts after the end of the last (a tempo change makes it ≠ 0)
         self._expected_drift = self._stride - self._n
         self._drift = self._expected_drift
@@ -254,11 +261,22 @@ class StreamingDetector:
                 self._buf = np.concatenate([self._buf, tail.astype(np.float32, copy=False)])
             self._process(final=True)
             segment = self._segments[-1]
-            if self._position is not None and segment and segment[-1] is not None:
+            if self._head is not None and self._head[2]:
+                # read the head partial again at the place and tempo its grid's whole chunks showed
+                head, origin, run = self._head
+                first, stride = self._chunk_line(run)
+                llr = self._edge_llr(head, first - stride - origin, stride / self._n)
+                if llr is not None:
+                    self._segments[self._head_segment][0] = llr
+            if self._position is not None and segment and segment[-1] is not None and self._run:
                 # the stream ends inside a chunk that follows a marked one: read the part it holds
-                tail = self._end() - self._position
-                if 0 < tail < self._n and self._position >= self._buf_start:
-                    self._edge(self._audio(self._position, tail), 0, at_end=True)
+                first, stride = self._chunk_line(self._run)
+                at = first + stride * self._run_reads
+                begin = max(self._buf_start, int(at) - _SEARCH_HOPS * self._hop)
+                if 0 < self._end() - at < stride:
+                    llr = self._edge_llr(self._audio(begin, self._end() - begin), at - begin, stride / self._n)
+                    if llr is not None:
+                        self._segments[-1].append(llr)
             self._finished = True
         result = decode_stream(self._segments, self.key, self.settings)
         self._report(result, self.seconds_received)
@@ -319,23 +337,34 @@ class StreamingDetector:
                 self._segments.append([])
             self._marked_in_grid = 0
             self._drift, self._drifts = self._expected_drift, []
+        self._run, self._run_reads = [], 0
         if first_grid and start > self._buf_start:  # the stream opens inside a chunk: read the part it holds
-            head = self._audio(self._buf_start, start - self._buf_start)
-            self._edge(head, n - head.size, at_end=False)
+            # at the expected tempo for now; finish() reads it again once whole chunks showed the real one
+            head = self._audio(self._buf_start, start - self._buf_start).copy()
+            llr = self._edge_llr(head, head.size - self._n * self._tempo, self._tempo)
+            if llr is not None:
+                self._segments[-1].insert(0, llr)
+                self._head, self._head_segment = (head, self._buf_start, self._run), len(self._segments) - 1
         self._position = start
         return True
 
-    def _edge(self, audio: np.ndarray, skip: int, at_end: bool) -> None:
-        """Add the soft bits of a partial chunk at an edge of the stream (its tile rows inside ``audio``) to the
-        current segment, for decoding only: they are not a chunk read (not in ``Detection``'s chunk lists)."""
-        stats = partial_statistics(audio, skip, self.engine.config, self._layout)
-        if stats is None:
-            return
-        llr = (stats * self.engine.llr_scale).astype(np.float64)
-        if at_end:
-            self._segments[-1].append(llr)
-        else:
-            self._segments[-1].insert(0, llr)
+    def _edge_llr(self, audio: np.ndarray, start: float, tempo: float) -> np.ndarray | None:
+        """Soft bits of a partial chunk at an edge of the stream (its tile rows inside ``audio``; the chunk starts
+        at ``start`` of it), for decoding only: they are not a chunk read (not in ``Detection``'s chunk lists)."""
+        stats = partial_statistics(audio, start, self.engine.config, self._layout, tempo)
+        return None if stats is None else (stats * self.engine.llr_scale).astype(np.float64)
+
+    def _chunk_line(self, run: list[tuple[int, int]]) -> tuple[float, float]:
+        """``(first, stride)``: read k of ``run``'s grid starts at ``first + k · stride`` (samples). The stride is
+        the expected one (``tempo``) unless the marked chunks' starts (whole hops) fit one half a hop or more
+        away: a time-stretch the caller did not know of."""
+        k, p = (np.array(v, np.float64) for v in zip(*run, strict=True))
+        stride = self._n * self._tempo
+        if len(run) > 1 and np.ptp(k) > 0:
+            fitted = float(np.polyfit(k, p, 1)[0])
+            if abs(fitted - stride) > self._hop / 2:
+                stride = float(np.clip(fitted, self._n * (1 - _MAX_TEMPO_CHANGE), self._n * (1 + _MAX_TEMPO_CHANGE)))
+        return float(np.mean(p - stride * k)), stride
 
     def _exact_scores(self, region: np.ndarray, offsets: list[int], chunks: int) -> np.ndarray:
         """Mean mark strength over ``chunks`` chunk reads at each offset of ``region``."""
@@ -374,6 +403,9 @@ class StreamingDetector:
         self._strength.append(strength)
         self._llr.append(llr)
         self._segments[-1].append(llr if is_marked else None)
+        if is_marked:
+            self._run.append((self._run_reads, p))
+        self._run_reads += 1
         if is_marked:  # follow a steady drift (time-stretch, pitch shift): predict where the next chunk starts
             self._drifts = [*self._drifts[-(_DRIFT_HISTORY - 1):], p - (self._position - self._drift)]
             limit = _MAX_DRIFT_HOPS * hop

@@ -19,9 +19,10 @@ whose frames lie inside it), so a 3 s excerpt yields all three core segments (se
 from __future__ import annotations
 
 import numpy as np
+import scipy.fft
 
 from soundsafe.watermark.config import ModelConfig
-from soundsafe.watermark.host_spectral import stft
+from soundsafe.watermark.host_spectral import hann_window, stft
 
 __all__ = ["chunk_stride", "grid_scores", "mark_strength", "partial_statistics"]
 
@@ -88,35 +89,37 @@ def grid_scores(mono: np.ndarray, config: ModelConfig, layout: np.ndarray, chunk
     return mark_strength(stats).reshape(len(offsets), chunks).mean(-1)
 
 
-def partial_statistics(audio: np.ndarray, skip: int, config: ModelConfig, layout: np.ndarray) -> np.ndarray | None:
-    """Per-bit statistics ``(K,)`` of a chunk of which only ``audio`` is present, starting ``skip`` samples
-    (a multiple of hop) after the chunk's start; None when no whole tile row lies inside it.
+def partial_statistics(audio: np.ndarray, start: float, config: ModelConfig, layout: np.ndarray,
+                       tempo: float = 1.0) -> np.ndarray | None:
+    """Per-bit statistics ``(K,)`` of a chunk of which only ``audio`` is present; None when no whole tile row lies
+    inside it. The chunk starts at sample ``start`` of ``audio`` (negative: before it, as at a read's head) and
+    runs ``tempo`` × its nominal length (1.02: time-stretched 2 % longer), so its frame f is centred at
+    ``start + f · hop · tempo``: a partial read at the nominal geometry after a 2 % stretch is 1-2 hops off in the
+    rows it holds (half a tile row), which cost the third core segment of 3 s reads.
 
     Only tile rows whose every STFT window lies inside ``audio`` count, whitened among themselves. Each bit's
     sum is divided by its tile count in a *whole* chunk, so a bit with a third of its tiles present reads at
     about a third of the level: scaled by the model's LLR scale it is a soft bit worth that share of a chunk.
     """
     c = config
-    if skip % c.hop:
-        raise ValueError("a partial chunk must start a whole number of hops into its chunk")
+    audio = np.asarray(audio, np.float32)
     half = c.n_fft // 2
-    if audio.size < c.n_fft + c.tile_frames * c.hop:
-        return None
-    levels = _frame_levels(np.asarray(audio, np.float32), c)  # frame t centred at skip + t·hop in the chunk
-    t = np.arange(len(levels))
-    inside = (t * c.hop >= half) & (t * c.hop + half <= audio.size)
     rows, _ = c.tile_grid
-    first_frame = skip // c.hop
-    keep = []
-    for r in range(rows):
-        frames = np.arange(r * c.tile_frames, (r + 1) * c.tile_frames) - first_frame
-        if frames[0] >= 0 and frames[-1] < len(levels) and inside[frames].all():
-            keep.append(r)
-    if not keep:
+    frame = np.arange(rows * c.tile_frames)
+    centres = np.round(start + frame * c.hop * tempo).astype(np.int64)
+    inside = ((centres - half >= 0) & (centres + half <= audio.size)).reshape(rows, c.tile_frames).all(axis=1)
+    keep = np.flatnonzero(inside)
+    if keep.size == 0:
         return None
-    tiles = np.stack([levels[r * c.tile_frames - first_frame: (r + 1) * c.tile_frames - first_frame].mean(0)
-                      for r in keep])  # (kept rows, cols)
+    centres = centres.reshape(rows, c.tile_frames)[keep].reshape(-1)
+    windows = audio[centres[:, None] + np.arange(-half, half)[None, :]]
+    magnitude = np.abs(scipy.fft.rfft(windows * hann_window(c.n_fft), axis=-1, workers=1))
+    lo, hi = c.band
+    floor = 20 * np.log10(max(float(magnitude.max()), 1e-9)) - c.floor_db
+    db = np.maximum(20 * np.log10(np.maximum(magnitude[:, lo:hi], 1e-9)), floor)
+    cols = (hi - lo) // c.tile_bins
+    levels = db[:, : cols * c.tile_bins].reshape(len(db), cols, c.tile_bins).mean(-1)
+    tiles = levels.reshape(keep.size, c.tile_frames, cols).mean(1)  # (kept rows, cols)
     white = _whiten(tiles)
-    cols = tiles.shape[1]
-    rows_layout = layout.reshape(rows, cols, -1)[keep].reshape(len(keep) * cols, -1)
+    rows_layout = layout.reshape(rows, cols, -1)[keep].reshape(keep.size * cols, -1)
     return white.reshape(-1) @ rows_layout / np.maximum(np.abs(layout).sum(0), 1.0)
