@@ -297,6 +297,30 @@ def test_speed_search_reads_a_pitch_shift(music: np.ndarray, demo_record: dict, 
         StreamingDetector(SR, KEY, model, tempo=1.2)  # beyond what the speed search can find
 
 
+def test_tempo_search_reads_time_stretched_3s_excerpts(music: np.ndarray, demo_record: dict, model) -> None:
+    """A 2 % time-stretch (pitch kept) inside a 3 s excerpt: the detector alone sees its two chunks where it
+    expects them and reads the partial chunks at the wrong tempo; the tempo search finds the tempo (to 0.5 %)
+    and the read at it yields the ISRC."""
+    from soundsafe.watermark.layout import carrier_layout
+    from soundsafe.watermark.speed import estimate_tempo
+
+    isrc = encode_payload(demo_record, KEY, CodeSettings()).record["isrc"]
+    marked = embed(music, SR, demo_record, KEY, model)
+    layout = carrier_layout(model.config, KEY.carrier_seed)
+    for strength, tempo in (("+2%", 1 / 1.02), ("-2%", 1 / 0.98)):
+        stretched = apply_attack("time_stretch", marked, SR, strength)
+        found_tempo = []
+        for start_s in (2.3, 5.55, 12.8):
+            s = round(start_s * SR)
+            found = detect(stretched[s: s + 3 * SR], SR, KEY, model, speed_search=True)
+            assert found.result.fields.get("isrc") == isrc, (strength, start_s)
+            found_tempo.append(found.tempo)
+        assert np.median(np.abs(np.array(found_tempo) - tempo)) <= 0.005, found_tempo
+        assert abs(estimate_tempo(stretched[2 * SR: 7 * SR].mean(1), model.config, layout).factor - tempo) <= 0.005
+    nothing = estimate_tempo(music[SR: 4 * SR].mean(1), model.config, layout)
+    assert nothing.score < 0.3 and nothing.unchanged_score < 0.3  # unmarked audio: no tempo, no extra read
+
+
 def test_detector_follows_a_tempo_change(music: np.ndarray, demo_record: dict, model) -> None:
     """Time-stretched by 2 %, each chunk starts 20 ms (2 hops) after the last one ends: the prediction follows."""
     marked = embed(music, SR, demo_record, KEY, model)

@@ -28,12 +28,13 @@ from soundsafe.payload.keys import DEMO_KEY, PayloadKey
 from soundsafe.payload.packets import CodeSettings
 from soundsafe.watermark.engine import load_engine
 from soundsafe.watermark.layout import carrier_layout
-from soundsafe.watermark.speed import estimate_speed, undo_speed
-from soundsafe.watermark.streaming import Detection, StreamingDetector, StreamingEmbedder
+from soundsafe.watermark.speed import estimate_speed, estimate_tempo, undo_speed
+from soundsafe.watermark.streaming import MARK_THRESHOLD, Detection, StreamingDetector, StreamingEmbedder
 
 __all__ = ["OFFLINE_SYNC_CHUNKS", "Detection", "detect", "embed"]
 
 OFFLINE_SYNC_CHUNKS = 8  # a whole file is at hand: average the grid search over up to 8 chunks
+_SAME_TEMPO = 0.003  # tempos this close read the same (the tempo search's finest step is 0.25 %)
 
 
 def embed(audio: np.ndarray, sr: int, metadata: Mapping[str, Any], key: PayloadKey = DEMO_KEY,
@@ -61,27 +62,33 @@ def detect(audio: np.ndarray, sr: int, key: PayloadKey = DEMO_KEY, model: Any = 
     reads it with that undone; ``Detection.speed`` is the factor found, chunk times stay in the input's time.
     The factor that restores the pitch is also what a pitch shift (tempo kept, ±85 cents) needs, but undoing it
     by resampling stretches that audio's tempo, so a factor ≠ 1 is read twice, as a speed change and as a pitch
-    shift (chunks ``factor`` × a chunk apart), and the better read is kept (``Detection.pitch_only``).
+    shift (chunks ``factor`` × a chunk apart), and the better read is kept (``Detection.pitch_only``). The
+    search then looks for a tempo change that kept the pitch (a time-stretch: :func:`~soundsafe.watermark.speed.
+    estimate_tempo`) and, where one shows a clear mark, reads at it too (``Detection.tempo``).
     """
     x = check_audio(audio, sr, what="detect")
     engine = load_engine(model)
-    factor = 1.0
+    factor, tempos = 1.0, [1.0]
     if speed_search:
         c = engine.config
+        layout = carrier_layout(c, key.carrier_seed)
         mono = x.mean(axis=1)
         if sr != c.sample_rate:
             import soxr
 
             mono = soxr.resample(mono, sr, c.sample_rate, quality="HQ")
-        factor = estimate_speed(mono, c, carrier_layout(c, key.carrier_seed)).factor
+        factor = estimate_speed(mono, c, layout).factor
         x = undo_speed(x, sr, factor)
-    found = _read(x, sr, key, engine, settings, sync_chunks, live, 1.0)
+        if factor != 1.0:
+            tempos.append(factor)  # a pitch shift: its tempo, stretched by the resampling that restored its pitch
+        tempo = estimate_tempo(undo_speed(mono, c.sample_rate, factor), c, layout)
+        if tempo.score >= MARK_THRESHOLD and min(abs(tempo.factor - t) for t in tempos) > _SAME_TEMPO:
+            tempos.append(tempo.factor)  # a time-stretch (or a pitch shift's tempo, found more exactly)
+    reads = [(_read(x, sr, key, engine, settings, sync_chunks, live, t), t) for t in tempos]
+    found, chosen = max(reads, key=lambda read: _quality(read[0]))  # the first of equals: tempo 1 first
+    found.speed, found.tempo = factor, chosen
+    found.pitch_only = factor != 1.0 and abs(chosen - factor) <= _SAME_TEMPO
     if factor != 1.0:
-        as_pitch = _read(x, sr, key, engine, settings, sync_chunks, live, factor)
-        if _quality(as_pitch) > _quality(found):
-            found = as_pitch
-            found.pitch_only = True
-        found.speed = factor
         found.chunk_starts_s = [t / factor for t in found.chunk_starts_s]
         for event in found.events:
             event.time_s /= factor

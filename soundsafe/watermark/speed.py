@@ -10,6 +10,14 @@ clearly above no change, so unattacked audio is read as it is. Each factor's gri
 chunk apart (a speed change) and ``factor`` chunks apart (a pitch shift, tempo kept: the resampling that
 restores its pitch stretches its time), so the same search finds a pitch shift's factor.
 
+:func:`estimate_tempo` then finds a tempo change that kept the pitch (a time-stretch; or what is left after a
+pitch shift's resampling): the chunk grid read with every frame warped by each candidate tempo
+(:func:`~soundsafe.watermark.sync.tempo_scores`), 1 % steps then 0.5 % and 0.25 %. The detector follows a
+drifting grid on its own, but it cannot see a 2 % tempo inside a 3 s excerpt (two chunks 2 hops further apart
+still read as marked where it expects them), and the partial chunks at the excerpt's edges read at the wrong
+tempo give wrong bits: measured on val (2026-12-06) the warped grid scores 0.89-0.97 at the true tempo and
+0.70-0.87 at none in a 3 s excerpt stretched 2 %, and finds the tempo to 0.5 %.
+
 Measured on real validation music (2026-12-03): at the true factor the grid scores 0.96–0.99, 0.25 % away
 0.77–0.87, and 0.14–0.22 with no correction, so coarse steps of 0.5 % cannot miss it. Tempo-only changes
 (time-stretch) need no search: the detector follows their drifting grid.
@@ -22,20 +30,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from soundsafe.watermark.config import ModelConfig
-from soundsafe.watermark.sync import chunk_stride, grid_scores
+from soundsafe.watermark.sync import chunk_stride, grid_scores, tempo_scores
 
-__all__ = ["SPEED_RANGE", "SpeedEstimate", "estimate_speed", "undo_speed"]
+__all__ = ["SPEED_RANGE", "SpeedEstimate", "estimate_speed", "estimate_tempo", "undo_speed"]
 
 SPEED_RANGE = 0.05  # factors 0.95 … 1.05 are searched
 _COARSE_STEP = 0.005
 _FINE_STEP = 0.00125
 _REGION_SECONDS = 5.0  # audio the search scores (from the middle of the input): 4 chunks
 _KEEP_MARGIN = 0.05  # a factor must beat no change by this much in mark strength to be used
+_TEMPO_STEPS = (0.01, 0.005, 0.0025)  # tempo search: coarse, then two refinements around the best
 
 
 @dataclass(frozen=True)
 class SpeedEstimate:
-    """The factor the audio was sped up by (1.02: played 2 % fast), and the grid scores behind it."""
+    """The factor the audio was sped up by (1.02: played 2 % fast), or for :func:`estimate_tempo` the tempo its
+    chunks run at (1.02: 2 % longer), and the grid scores behind it."""
 
     factor: float
     score: float  # mark strength of the best grid at ``factor``
@@ -71,9 +81,7 @@ def _score(region: np.ndarray, config: ModelConfig, layout: np.ndarray, factor: 
 
 def estimate_speed(mono: np.ndarray, config: ModelConfig, layout: np.ndarray) -> SpeedEstimate:
     """Search the speed factor of ``mono`` (1-D, at the model's rate) for the key's carrier ``layout``."""
-    size = round(_REGION_SECONDS * config.sample_rate)
-    start = max(0, (mono.size - size) // 2)
-    region = np.ascontiguousarray(mono[start: start + size], np.float32)
+    region = _region(mono, config)
     scores: dict[float, float] = {}
 
     def scan(factors: np.ndarray) -> None:
@@ -88,3 +96,28 @@ def estimate_speed(mono: np.ndarray, config: ModelConfig, layout: np.ndarray) ->
     unchanged = scores[1.0]
     factor = best if scores[best] > unchanged + _KEEP_MARGIN else 1.0
     return SpeedEstimate(factor, scores[factor], unchanged)
+
+
+def _region(mono: np.ndarray, config: ModelConfig) -> np.ndarray:
+    size = round(_REGION_SECONDS * config.sample_rate)
+    start = max(0, (mono.size - size) // 2)
+    return np.ascontiguousarray(mono[start: start + size], np.float32)
+
+
+def estimate_tempo(mono: np.ndarray, config: ModelConfig, layout: np.ndarray) -> SpeedEstimate:
+    """Search the tempo of ``mono``'s chunk grid (1-D, at the model's rate; 1.02: chunks 2 % longer, pitch kept)
+    over ``1 ± SPEED_RANGE`` for the key's carrier ``layout``; 1 unless another tempo scores clearly better."""
+    region = _region(mono, config)
+    scores: dict[float, float] = {}
+    best = 1.0
+    for i, step in enumerate(_TEMPO_STEPS):
+        if i == 0:
+            candidates = np.arange(1 - SPEED_RANGE, 1 + SPEED_RANGE + 1e-9, step)
+        else:
+            candidates = np.array([best - step, best + step])
+        todo = [float(t) for t in np.round(candidates, 5) if float(t) not in scores]
+        scores.update(zip(todo, tempo_scores(region, config, layout, todo).tolist(), strict=True))
+        best = max(scores, key=scores.__getitem__)
+    unchanged = scores[1.0]
+    tempo = best if scores[best] > unchanged + _KEEP_MARGIN else 1.0
+    return SpeedEstimate(tempo, scores[tempo], unchanged)

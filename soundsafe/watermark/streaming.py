@@ -161,6 +161,7 @@ class Detection:
     events: list[FieldEvent] = field(default_factory=list)  # fields in the order they were first decoded
     speed: float = 1.0  # speed-up factor undone before reading (api.detect's speed search), 1 = none
     pitch_only: bool = False  # the factor was a pitch shift's (tempo kept): read with chunks `speed` apart
+    tempo: float = 1.0  # chunks were read ``tempo`` × a chunk apart (after undoing ``speed``): a time-stretch
 
     @property
     def marked_fraction(self) -> float:
@@ -172,7 +173,7 @@ class Detection:
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.result.to_dict(), "marked_fraction": round(self.marked_fraction, 3),
-                "speed": round(self.speed, 5), "pitch_only": self.pitch_only,
+                "speed": round(self.speed, 5), "pitch_only": self.pitch_only, "tempo": round(self.tempo, 5),
                 "first_reported_s": {e.field: round(e.time_s, 3) for e in self.events},
                 "chunks": [{"start_s": round(t, 3), "marked": m, "strength": round(s, 3)}
                            for t, m, s in zip(self.chunk_starts_s, self.marked, self.strength, strict=True)]}

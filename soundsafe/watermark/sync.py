@@ -18,13 +18,15 @@ whose frames lie inside it), so a 3 s excerpt yields all three core segments (se
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import scipy.fft
 
 from soundsafe.watermark.config import ModelConfig
 from soundsafe.watermark.host_spectral import hann_window, stft
 
-__all__ = ["chunk_stride", "grid_scores", "mark_strength", "partial_statistics"]
+__all__ = ["chunk_stride", "grid_scores", "mark_strength", "partial_statistics", "tempo_scores"]
 
 _GAUSSIAN = 2 / np.pi  # mean(|s|)² / mean(s²) of Gaussian statistics: what unmarked audio gives
 
@@ -43,9 +45,10 @@ def mark_strength(stats: np.ndarray) -> np.ndarray:
     return np.where(power > 1e-12, np.clip((ratio - _GAUSSIAN) / (1 - _GAUSSIAN), 0.0, 1.0), 0.0)
 
 
-def _frame_levels(mono: np.ndarray, c: ModelConfig) -> np.ndarray:
-    """Tile-column levels in dB per frame ``(frames, cols)`` (frame t centred at sample t·hop)."""
-    magnitude = np.abs(stft(mono[None], c.n_fft, c.hop)[0])  # the carrier's STFT, as the ONNX engine takes it
+def _frame_levels(mono: np.ndarray, c: ModelConfig, hop: int | None = None) -> np.ndarray:
+    """Tile-column levels in dB per frame ``(frames, cols)`` (frame t centred at sample t·hop; hop defaults to
+    the model's)."""
+    magnitude = np.abs(stft(mono[None], c.n_fft, hop or c.hop)[0])  # the carrier's STFT, as the ONNX engine takes it
     lo, hi = c.band
     floor = 20 * np.log10(max(float(magnitude.max()), 1e-9)) - c.floor_db
     db = np.maximum(20 * np.log10(np.maximum(magnitude[:, lo:hi], 1e-9)), floor)
@@ -87,6 +90,62 @@ def grid_scores(mono: np.ndarray, config: ModelConfig, layout: np.ndarray, chunk
     white = _whiten(tiles).reshape(len(offsets) * chunks, rows * cols)
     stats = white @ layout / np.abs(layout).sum(0)
     return mark_strength(stats).reshape(len(offsets), chunks).mean(-1)
+
+
+_FINE = 3  # tempo search: frames every hop / 3 (3.3 ms), the nearest one stands in for a warped frame
+
+
+_PROJECTIONS: dict[tuple[bytes, int, int], np.ndarray] = {}  # a key's layout is searched again and again
+
+
+def _whitened_projection(layout: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """``layout`` with the whitening folded in: ``tiles @ result`` = ``whiten(tiles) @ layout / |layout|``
+    (whitening is linear), so a search over many grids skips whitening each one."""
+    key = (hashlib.sha1(np.ascontiguousarray(layout).tobytes()).digest(), rows, cols)
+    if key not in _PROJECTIONS:
+        if len(_PROJECTIONS) >= 4:
+            _PROJECTIONS.clear()
+        _PROJECTIONS[key] = _project(layout, rows, cols)
+    return _PROJECTIONS[key]
+
+
+def _project(layout: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    basis = np.eye(rows * cols, dtype=np.float64).reshape(rows * cols, rows, cols)
+    whitened = _whiten(basis).reshape(rows * cols, rows * cols)  # row i: whiten(e_i)
+    return (whitened @ layout / np.abs(layout).sum(0)).astype(np.float32)
+
+
+def tempo_scores(mono: np.ndarray, config: ModelConfig, layout: np.ndarray, tempos: list[float]) -> np.ndarray:
+    """The best grid's :func:`mark_strength` (offsets every hop over a chunk, as many whole chunks as every offset
+    holds) in ``mono`` read at each of ``tempos``: chunk frame f of chunk i at offset o centred at
+    ``o + (i · frames + f) · hop · tempo``. A time-stretch (or the pitch shift whose pitch a resampling undid)
+    moves every row of a chunk, not only its start, so the rows are warped too. Levels come from one STFT with
+    frames every hop/3; the nearest frame (≤ 1.7 ms away) stands in for each warped one."""
+    c = config
+    step = c.hop // _FINE
+    levels = _frame_levels(np.asarray(mono, np.float32), c, step).astype(np.float32)
+    rows, cols = c.tile_grid
+    # a row's tile is the mean of its frames: fold that mean into the projection as well
+    projection = np.repeat(_whitened_projection(layout, rows, cols).reshape(rows, 1, cols, -1), c.tile_frames, 1)
+    projection = projection.reshape(rows * c.tile_frames * cols, -1) / c.tile_frames
+    frame = np.arange(rows * c.tile_frames)
+    scores = []
+    for tempo in tempos:
+        span = c.frames * c.hop * tempo  # one chunk, stretched
+        room = mono.size - c.n_fft // 2 - frame[-1] * c.hop * tempo  # for the first chunk's start
+        chunks = 1 + int(room // span)
+        if chunks > 1 and room - (chunks - 1) * span < 0.9 * span:
+            chunks -= 1  # the offsets that hold one more chunk would not cover 90 % of a chunk's phases
+        offsets = np.arange(0, int(min(span, room - (chunks - 1) * span)), c.hop)
+        if room < 0 or offsets.size == 0:
+            scores.append(0.0)
+            continue
+        # an offset is a whole number of fine frames, so only the warp within the chunks needs rounding
+        pattern = np.round((np.arange(chunks)[:, None] * span + frame[None, :] * c.hop * tempo) / step)
+        index = np.minimum((offsets // step)[:, None, None] + pattern.astype(np.int64)[None], len(levels) - 1)
+        stats = levels[index].reshape(len(offsets) * chunks, -1) @ projection
+        scores.append(float(mark_strength(stats).reshape(len(offsets), chunks).mean(-1).max()))
+    return np.array(scores)
 
 
 def partial_statistics(audio: np.ndarray, start: float, config: ModelConfig, layout: np.ndarray,
