@@ -274,7 +274,7 @@ class StreamingDetector:
                 first, stride = self._chunk_line(self._run)
                 at = first + stride * self._run_reads
                 begin = max(self._buf_start, int(at) - _SEARCH_HOPS * self._hop)
-                if 0 < self._end() - at < stride:
+                if 0 < self._end() - at < self._n:  # not read whole (a chunk at tempo < 1 may still fit)
                     llr = self._edge_llr(self._audio(begin, self._end() - begin), at - begin, stride / self._n)
                     if llr is not None:
                         self._segments[-1].append(llr)

@@ -86,9 +86,8 @@ def grid_scores(mono: np.ndarray, config: ModelConfig, layout: np.ndarray, chunk
     starts = np.array(offsets) // c.hop
     index = (starts[:, None, None] + (np.arange(chunks) * (stride // c.hop))[None, :, None]
              + np.arange(rows) * c.tile_frames)
-    tiles = pooled[index]  # (offsets, chunks, rows, cols)
-    white = _whiten(tiles).reshape(len(offsets) * chunks, rows * cols)
-    stats = white @ layout / np.abs(layout).sum(0)
+    tiles = pooled[index].reshape(len(offsets) * chunks, rows * cols)  # (offsets · chunks, rows · cols)
+    stats = tiles @ _whitened_projection(layout, rows, cols)  # whitened, correlated with the layout
     return mark_strength(stats).reshape(len(offsets), chunks).mean(-1)
 
 
