@@ -139,7 +139,8 @@ def test_onnx_export_matches_torch(tracks: list[Track], encoder, tmp_path: Path)
     windows[0] = 0.0  # silence must not break the graph (log of zero power)
     metrics = export_encoder(encoder, tmp_path, windows)
     assert metrics["onnx_fp32.max_abs_diff"] < 1e-4 and metrics["onnx_fp32.min_cosine"] > 0.9999
-    assert metrics["onnx_int8.mean_cosine"] > 0.9 and (tmp_path / "encoder.int8.onnx").is_file()
+    assert metrics["onnx_int8.mean_cosine"] > 0.98 and (tmp_path / "encoder.int8.onnx").is_file()  # issue 20
+    assert metrics["onnx_int8.ms_per_window_1thread"] > 0 and metrics["onnx_fp32.ms_per_window_1thread"] > 0
 
 
 def test_cli_index_and_identify(tracks: list[Track], encoder, tmp_path: Path, capsys) -> None:

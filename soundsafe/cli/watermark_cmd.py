@@ -48,8 +48,9 @@ _DETECT_EPILOG = """examples:
 (bounded memory). The grid search averages over --sync-chunks chunks: 8 for files (surer), 2 for stdin and
 --follow (the first read comes after 3 s instead of 9 s); the detector searches again whenever the mark is lost
 for 3 chunks. --detect-speed first searches how much the audio was sped up or slowed down (pitch and tempo
-together, ±5 %) or pitch-shifted with its tempo kept (±85 cents) and reads it with that undone (the whole input
-is read first; about 1 s more per file, twice the read when a factor is found).
+together, ±5 %) or pitch-shifted with its tempo kept (±85 cents) and reads it with that undone, then searches a
+tempo change with the pitch kept (a time-stretch of ±5 %) and reads at it too (the whole input is read first;
+about 1 s more per file, another read for each factor or tempo found).
 
 Exit codes: 0 the whole record was read; 3 part of it (e.g. ISRC and ISWC only); 1 nothing (or an error).
 """
@@ -90,8 +91,8 @@ def add_watermark_parsers(sub: argparse._SubParsersAction) -> None:
     detect.add_argument("--sync-chunks", type=int, help="chunks the grid search averages over (default 8 for a "
                                                         "file, 2 for stdin or --follow)")
     detect.add_argument("--detect-speed", action="store_true",
-                        help="search a speed change of ±5 %% or a pitch shift of ±85 cents first (reads the "
-                             "whole input, then detects)")
+                        help="search a speed change of ±5 %%, a pitch shift of ±85 cents and a time-stretch of "
+                             "±5 %% first (reads the whole input, then detects)")
     _common(detect)
     verify = sub.add_parser("verify", help="check that audio carries the expected ISRC (delivery checks)",
                             description="Check that an audio file carries the expected identifier.",
@@ -254,7 +255,11 @@ def run_detect(args: argparse.Namespace) -> int:
         else:  # without a packet that passes its tag, chunk scores alone prove nothing
             print(f"no watermark read under key {key.fingerprint} ({len(found.chunk_starts_s)} chunk(s) examined)")
         if found.speed != 1.0:
-            print(f"  read with a speed change of {100 * (found.speed - 1):+.2f} % undone")
+            what = "a pitch shift" if found.pitch_only else "a speed change"
+            print(f"  read with {what} of {100 * (found.speed - 1):+.2f} % undone")
+        if found.tempo != 1.0 and not found.pitch_only:
+            print(f"  read at a tempo of {found.tempo:.4f} (a time-stretch: chunks {100 * (found.tempo - 1):+.2f} % "
+                  "longer)")
         for name, value in result.fields.items():
             print(f"  {name:16s} {json.dumps(value, ensure_ascii=False):60s} confidence {result.confidence[name]:.3f}")
         if result.fields and result.missing:

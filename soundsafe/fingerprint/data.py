@@ -93,3 +93,12 @@ def random_window(track: Track, length: int, rng: np.random.Generator, tries: in
         if float(np.sqrt((window**2).mean())) > _SILENT_RMS:
             return window
     return window
+
+
+def calibration_windows(manifest: Path, length: int, sample_rate: int, count: int = 64,
+                        seed: int = 1) -> np.ndarray:
+    """``count`` random windows ``(count, length)`` from the train split's tracks, cycling over them: what the
+    int8 encoder is calibrated on (never the val windows its parity is measured on)."""
+    tracks = load_tracks(manifest, ["train"], sample_rate)
+    rng = np.random.default_rng(seed)
+    return np.stack([random_window(tracks[i % len(tracks)], length, rng) for i in range(count)]).astype(np.float32)

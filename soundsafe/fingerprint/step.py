@@ -26,7 +26,7 @@ __all__ = ["run_evaluate", "run_index", "run_train"]
 def run_train(ctx: StepContext) -> dict[str, float]:
     import torch
 
-    from soundsafe.fingerprint.data import load_tracks, random_window
+    from soundsafe.fingerprint.data import calibration_windows, load_tracks, random_window
     from soundsafe.fingerprint.export import export_encoder
     from soundsafe.fingerprint.model import load_encoder
     from soundsafe.fingerprint.train import TrainSpec, train_encoder
@@ -42,7 +42,8 @@ def run_train(ctx: StepContext) -> dict[str, float]:
     rng = np.random.default_rng(0)
     check = np.stack([random_window(t, config.window_samples, rng)
                       for t in load_tracks(manifest, ["val"], config.sample_rate)[:8]]).astype(np.float32)
-    metrics.update(export_encoder(encoder, out, check, source=out / "model.pt"))
+    calibration = calibration_windows(manifest, config.window_samples, config.sample_rate)
+    metrics.update(export_encoder(encoder, out, check, source=out / "model.pt", calibration=calibration))
     torch.set_num_threads(1)
     windows = torch.from_numpy(np.repeat(check, 8, axis=0))
     with torch.no_grad():

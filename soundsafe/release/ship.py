@@ -93,7 +93,7 @@ def ship_watermark(project: Path, commands: list[str]) -> dict[str, Any]:
 
 def ship_fingerprint(project: Path, commands: list[str]) -> dict[str, Any]:
     """Copy the project's fingerprint encoder into the package with its ONNX export and card."""
-    from soundsafe.fingerprint.data import load_tracks, random_window
+    from soundsafe.fingerprint.data import calibration_windows, load_tracks, random_window
     from soundsafe.fingerprint.export import export_encoder
     from soundsafe.fingerprint.model import load_encoder, save_encoder
 
@@ -104,7 +104,8 @@ def ship_fingerprint(project: Path, commands: list[str]) -> dict[str, Any]:
                       for t in load_tracks(manifest, ["val"], encoder.config.sample_rate)[:8]]).astype(np.float32)
     with atomic_dir(FINGERPRINT_DIR) as tmp:
         save_encoder(tmp / "model.pt", encoder)
-        parity = export_encoder(encoder, tmp, check, source=tmp / "model.pt")
+        calibration = calibration_windows(manifest, encoder.config.window_samples, encoder.config.sample_rate)
+        parity = export_encoder(encoder, tmp, check, source=tmp / "model.pt", calibration=calibration)
         (tmp / "encoder.int8.onnx").unlink(missing_ok=True)
         card_meta = json.loads((tmp / "encoder.json").read_text())
         card_meta["source"] = "model.pt"
