@@ -44,6 +44,11 @@ class Engine(Protocol):
         """Per-bit statistics in dB ``(B, K)``: about ±margin on marked chunks (sign = bit), ~0 elsewhere."""
         ...
 
+    def magnitude_statistics(self, magnitude: np.ndarray, seed: int) -> np.ndarray | None:
+        """:meth:`statistics` from the chunks' magnitude spectrum ``(B, frames, bins)`` (e.g. read at a
+        time-stretch's tempo), or None where the engine cannot take a spectrum (ONNX's self-contained graphs)."""
+        ...
+
 
 class TorchEngine:
     """A :class:`~soundsafe.watermark.model.WatermarkModel` behind the :class:`Engine` interface."""
@@ -66,6 +71,13 @@ class TorchEngine:
 
         with torch.no_grad():
             return self.model.statistics(torch.from_numpy(np.ascontiguousarray(chunks, np.float32)), seed).numpy()
+
+    def magnitude_statistics(self, magnitude: np.ndarray, seed: int) -> np.ndarray | None:
+        import torch
+
+        with torch.no_grad():
+            tensor = torch.from_numpy(np.ascontiguousarray(magnitude, np.float32))
+            return self.model.statistics_of_magnitude(self.model.carrier(seed), tensor).numpy()
 
 
 class OnnxEngine:
@@ -149,9 +161,13 @@ class OnnxEngine:
         chunks = np.ascontiguousarray(chunks, np.float32)
         if self.form == "graph":
             return self._sessions["detector"].run(["statistics"], {"chunks": chunks, "layout": self._layout(seed)})[0]
-        magnitude = self._spectral.magnitude(self._spectral.stft(chunks))
-        return self._sessions["spectral_detector"].run(["statistics"],
-                                                       {"magnitude": magnitude, "layout": self._layout(seed)})[0]
+        return self.magnitude_statistics(self._spectral.magnitude(self._spectral.stft(chunks)), seed)
+
+    def magnitude_statistics(self, magnitude: np.ndarray, seed: int) -> np.ndarray | None:
+        if self.form == "graph":
+            return None
+        return self._sessions["spectral_detector"].run(
+            ["statistics"], {"magnitude": np.ascontiguousarray(magnitude, np.float32), "layout": self._layout(seed)})[0]
 
 
 def load_engine(model: Any = None, threads: int = 0) -> Engine:

@@ -14,7 +14,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 
-__all__ = ["HostSpectral", "hann_window", "stft"]
+__all__ = ["HostSpectral", "hann_window", "stft", "warped_magnitude"]
 
 
 def _overlap_add(frames: np.ndarray, hop: int) -> np.ndarray:
@@ -40,6 +40,17 @@ def stft(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     padded = np.pad(np.asarray(x, np.float32), ((0, 0), (half, half)), mode="reflect")
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=-1)[:, ::hop]
     return scipy.fft.rfft(frames * hann_window(n_fft), axis=-1, workers=1)
+
+
+def warped_magnitude(x: np.ndarray, n_fft: int, hop: int, frames: int, tempo: float) -> np.ndarray:
+    """``|stft|`` ``(B, frames, n_fft // 2 + 1)`` of chunks ``(B, samples)`` that run ``tempo`` × their nominal
+    length (a time-stretch): frame t is centred at ``t · hop · tempo`` (rounded to a sample) instead of
+    ``t · hop``, so every tile row is read where the stretch moved it; edges reflect-padded as :func:`stft`."""
+    half = n_fft // 2
+    padded = np.pad(np.asarray(x, np.float32), ((0, 0), (half, half)), mode="reflect")
+    starts = np.minimum(np.round(np.arange(frames) * hop * tempo).astype(np.int64), padded.shape[1] - n_fft)
+    windows = padded[:, starts[:, None] + np.arange(n_fft)[None, :]]
+    return np.abs(scipy.fft.rfft(windows * hann_window(n_fft), axis=-1, workers=1)).astype(np.float32)
 
 
 class HostSpectral:

@@ -10,7 +10,9 @@ reported when the chunk that completes it ends (+ 20 ms at most) plus one decode
 in a row show no mark (the marked song ended, an ad began) it searches the grid again, so marked audio that
 starts mid-stream is found. At the stream's two edges it also reads the part of a chunk the audio holds (its
 tile rows inside the audio, :func:`~soundsafe.watermark.sync.partial_statistics`) and gives those weaker soft
-bits to the decoder, so a 3 s excerpt at any offset yields all three core segments.
+bits to the decoder, so a 3 s excerpt at any offset yields all three core segments. Told a ``tempo`` ≠ 1 (a
+time-stretch or a pitch shift's, from :mod:`soundsafe.watermark.speed`), it reads each chunk as ``tempo`` × a
+chunk of audio with its STFT frames warped to the stretch, and the edge partials at that tempo too.
 
 The offline :func:`~soundsafe.watermark.api.embed`/``detect`` are these classes fed the whole file at once,
 so streaming and offline results are the same computation: equal for 44.1 kHz input whatever the block sizes,
@@ -31,6 +33,7 @@ from soundsafe.payload.decoder import DecodeResult, decode_stream
 from soundsafe.payload.keys import DEMO_KEY, PayloadKey
 from soundsafe.payload.packets import CodeSettings, encode_payload
 from soundsafe.watermark.engine import Engine, load_engine
+from soundsafe.watermark.host_spectral import warped_magnitude
 from soundsafe.watermark.layout import carrier_layout
 from soundsafe.watermark.sync import chunk_stride, grid_scores, mark_strength, partial_statistics
 
@@ -218,6 +221,11 @@ class StreamingDetector:
         self._predicted: tuple[int, np.ndarray] | None = None  # (start, statistics) of the last predicted read
         self._tempo = tempo
         self._stride = chunk_stride(c, tempo)  # chunk start to chunk start, as ``tempo`` expects
+        # a chunk read at a tempo ≠ 1 spans `tempo` × a chunk, its frames warped to where the stretch put them
+        # (engines that take a spectrum; ONNX's self-contained graphs read the nominal chunk)
+        self._warp = tempo != 1.0 and self.engine.magnitude_statistics(
+            np.zeros((1, 1 + c.frames, c.n_fft // 2 + 1), np.float32), key.carrier_seed) is not None
+        self._span = round(self._n * tempo) if self._warp else self._n
         # (read number, start) of the marked chunks read since the last grid search, and their count: the line
         # through them says where the stream's edge chunks lie and at what tempo (``_chunk_line``)
         self._run: list[tuple[int, int]] = []
@@ -314,7 +322,7 @@ class StreamingDetector:
         if available < need and not (final and available >= n):
             return False
         region = self._audio(self._sync_from, min(available, need))
-        offsets = [o for o in range(0, n, self._hop) if o + (chunks - 1) * stride + n <= region.size]
+        offsets = [o for o in range(0, n, self._hop) if o + (chunks - 1) * stride + max(n, self._span) <= region.size]
         if not offsets:
             return False
         # the one-STFT search shortlists offsets and exact chunk reads (with the reliability network) decide;
@@ -369,29 +377,29 @@ class StreamingDetector:
 
     def _exact_scores(self, region: np.ndarray, offsets: list[int], chunks: int) -> np.ndarray:
         """Mean mark strength over ``chunks`` chunk reads at each offset of ``region``."""
-        n, stride, scores = self._n, self._stride, []
+        span, stride, scores = self._span, self._stride, []
         for first in range(0, len(offsets), _BATCH * 4):
             part = offsets[first: first + _BATCH * 4]
-            reads = np.stack([region[o + i * stride: o + i * stride + n] for o in part for i in range(chunks)])
-            stats = self.engine.statistics(reads, self.key.carrier_seed)
+            reads = np.stack([region[o + i * stride: o + i * stride + span] for o in part for i in range(chunks)])
+            stats = self._statistics(reads)
             scores.append(mark_strength(stats).reshape(len(part), chunks).mean(axis=1))
         return np.concatenate(scores)
 
     def _read_next(self, final: bool, events: list[FieldEvent]) -> bool:
-        n, hop, p = self._n, self._hop, self._position
+        n, hop, p, span = self._n, self._hop, self._position, self._span
         assert p is not None
-        if self._end() < p + n:
+        if self._end() < p + span:
             return False
         if self._predicted is None or self._predicted[0] != p:  # kept while waiting for look-ahead
-            self._predicted = (p, self.engine.statistics(self._audio(p, n)[None], self.key.carrier_seed))
+            self._predicted = (p, self._statistics(self._audio(p, span)[None]))
         stats = self._predicted[1]
         score = mark_strength(stats)
         if score[0] < _LOCKED:
-            if self._end() < p + n + _SEARCH_HOPS * hop and not final:
+            if self._end() < p + span + _SEARCH_HOPS * hop and not final:
                 return False  # not clearly marked here: the drift search needs two hops of look-ahead
             candidates = [q for q in range(p - _SEARCH_HOPS * hop, p + (_SEARCH_HOPS + 1) * hop, hop)
-                          if q >= max(0, self._buf_start) and q + n <= self._end()]
-            stats = self.engine.statistics(np.stack([self._audio(q, n) for q in candidates]), self.key.carrier_seed)
+                          if q >= max(0, self._buf_start) and q + span <= self._end()]
+            stats = self._statistics(np.stack([self._audio(q, span) for q in candidates]))
             score = mark_strength(stats)
             best = int(np.argmax(score))
             p = candidates[best]
@@ -422,6 +430,14 @@ class StreamingDetector:
             self._sync_from = max(0, self._position - n // 2)
             self._position, self._unmarked_run = None, 0
         return True
+
+    def _statistics(self, reads: np.ndarray) -> np.ndarray:
+        """The model's statistics of whole chunks ``(B, span)``: at the nominal geometry, or at the tempo."""
+        if not self._warp:
+            return self.engine.statistics(reads, self.key.carrier_seed)
+        c = self.engine.config
+        magnitude = warped_magnitude(reads, c.n_fft, c.hop, 1 + c.frames, self._tempo)
+        return self.engine.magnitude_statistics(magnitude, self.key.carrier_seed)
 
     def _recent(self) -> DecodeResult:
         """Decode the last ``_STREAM_HISTORY`` chunks (live reports cost the same at any point of a long stream)."""
