@@ -95,10 +95,19 @@ def random_window(track: Track, length: int, rng: np.random.Generator, tries: in
     return window
 
 
-def calibration_windows(manifest: Path, length: int, sample_rate: int, count: int = 64,
-                        seed: int = 1) -> np.ndarray:
-    """``count`` random windows ``(count, length)`` from the train split's tracks, cycling over them: what the
-    int8 encoder is calibrated on (never the val windows its parity is measured on)."""
-    tracks = load_tracks(manifest, ["train"], sample_rate)
+def split_windows(manifest: Path, split: str, length: int, sample_rate: int, count: int, seed: int,
+                  cycle: bool = False) -> np.ndarray:
+    """Random windows ``(count, length)`` of a split's tracks, one per track in manifest order; with ``cycle``,
+    ``count`` of them going round the tracks again, else at most one per track. The export checks the ONNX
+    encoders on 8 val windows and calibrates the int8 one on 64 train windows (never what it is checked on)."""
+    tracks = load_tracks(manifest, [split], sample_rate)
     rng = np.random.default_rng(seed)
+    count = count if cycle else min(count, len(tracks))
     return np.stack([random_window(tracks[i % len(tracks)], length, rng) for i in range(count)]).astype(np.float32)
+
+
+def export_windows(manifest: Path, length: int, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(check, calibration)`` for :func:`~soundsafe.fingerprint.export.export_encoder`: a window of each of the
+    first 8 val tracks, and 64 windows of the train tracks."""
+    return (split_windows(manifest, "val", length, sample_rate, count=8, seed=0),
+            split_windows(manifest, "train", length, sample_rate, count=64, seed=1, cycle=True))

@@ -53,8 +53,8 @@ def _quantize(bare: Path, int8: Path, calibration: np.ndarray) -> None:
     first_conv = next(n.name for n in onnx.load(str(bare)).graph.node if n.op_type == "Conv")
     quantize_static(str(bare), str(int8), _Calibration(calibration), quant_format=QuantFormat.QDQ,
                     op_types_to_quantize=_QUANTIZED_OPS, nodes_to_exclude=[first_conv], per_channel=True,
-                    activation_type=QuantType.QInt8,
-                    weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                    calibrate_method=CalibrationMethod.MinMax,
                     extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
 
 

@@ -26,7 +26,7 @@ __all__ = ["run_evaluate", "run_index", "run_train"]
 def run_train(ctx: StepContext) -> dict[str, float]:
     import torch
 
-    from soundsafe.fingerprint.data import calibration_windows, load_tracks, random_window
+    from soundsafe.fingerprint.data import export_windows
     from soundsafe.fingerprint.export import export_encoder
     from soundsafe.fingerprint.model import load_encoder
     from soundsafe.fingerprint.train import TrainSpec, train_encoder
@@ -39,10 +39,7 @@ def run_train(ctx: StepContext) -> dict[str, float]:
     metrics = train_encoder(spec, config, manifest, out,
                             log=lambda values, step: ctx.run.log_metrics(values, step=step))
     encoder = load_encoder(out / "model.pt")
-    rng = np.random.default_rng(0)
-    check = np.stack([random_window(t, config.window_samples, rng)
-                      for t in load_tracks(manifest, ["val"], config.sample_rate)[:8]]).astype(np.float32)
-    calibration = calibration_windows(manifest, config.window_samples, config.sample_rate)
+    check, calibration = export_windows(manifest, config.window_samples, config.sample_rate)
     metrics.update(export_encoder(encoder, out, check, source=out / "model.pt", calibration=calibration))
     torch.set_num_threads(1)
     windows = torch.from_numpy(np.repeat(check, 8, axis=0))

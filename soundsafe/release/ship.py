@@ -21,8 +21,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from soundsafe.atomic import atomic_dir
 from soundsafe.checksum import sha256_file
 from soundsafe.watermark.default_model import RELEASE_DIR
@@ -93,18 +91,15 @@ def ship_watermark(project: Path, commands: list[str]) -> dict[str, Any]:
 
 def ship_fingerprint(project: Path, commands: list[str]) -> dict[str, Any]:
     """Copy the project's fingerprint encoder into the package with its ONNX export and card."""
-    from soundsafe.fingerprint.data import calibration_windows, load_tracks, random_window
+    from soundsafe.fingerprint.data import export_windows
     from soundsafe.fingerprint.export import export_encoder
     from soundsafe.fingerprint.model import load_encoder, save_encoder
 
     encoder = load_encoder(project / "models/fingerprint/model.pt")
     manifest = project / "data/validated/manifest.parquet"
-    rng = np.random.default_rng(0)
-    check = np.stack([random_window(t, encoder.config.window_samples, rng)
-                      for t in load_tracks(manifest, ["val"], encoder.config.sample_rate)[:8]]).astype(np.float32)
+    check, calibration = export_windows(manifest, encoder.config.window_samples, encoder.config.sample_rate)
     with atomic_dir(FINGERPRINT_DIR) as tmp:
         save_encoder(tmp / "model.pt", encoder)
-        calibration = calibration_windows(manifest, encoder.config.window_samples, encoder.config.sample_rate)
         parity = export_encoder(encoder, tmp, check, source=tmp / "model.pt", calibration=calibration)
         (tmp / "encoder.int8.onnx").unlink(missing_ok=True)
         card_meta = json.loads((tmp / "encoder.json").read_text())

@@ -35,6 +35,7 @@ class Engine(Protocol):
     config: ModelConfig
     llr_scale: float  # LLR per dB of statistic
     origin: str  # where the model came from (for messages)
+    takes_spectrum: bool  # magnitude_statistics works (not ONNX's self-contained graphs, which take audio)
 
     def embed_chunks(self, host: np.ndarray, bits: np.ndarray, seed: int) -> np.ndarray:
         """Marked chunks ``(B, N)`` for host chunks ``(B, N)`` and 0/1 ``bits`` ``(B, K)``."""
@@ -44,14 +45,16 @@ class Engine(Protocol):
         """Per-bit statistics in dB ``(B, K)``: about ±margin on marked chunks (sign = bit), ~0 elsewhere."""
         ...
 
-    def magnitude_statistics(self, magnitude: np.ndarray, seed: int) -> np.ndarray | None:
+    def magnitude_statistics(self, magnitude: np.ndarray, seed: int) -> np.ndarray:
         """:meth:`statistics` from the chunks' magnitude spectrum ``(B, frames, bins)`` (e.g. read at a
-        time-stretch's tempo), or None where the engine cannot take a spectrum (ONNX's self-contained graphs)."""
+        time-stretch's tempo); only where :attr:`takes_spectrum`."""
         ...
 
 
 class TorchEngine:
     """A :class:`~soundsafe.watermark.model.WatermarkModel` behind the :class:`Engine` interface."""
+
+    takes_spectrum = True
 
     def __init__(self, model: Any, origin: str = "torch model") -> None:
         self.model, self.origin = model.eval(), origin
@@ -72,7 +75,7 @@ class TorchEngine:
         with torch.no_grad():
             return self.model.statistics(torch.from_numpy(np.ascontiguousarray(chunks, np.float32)), seed).numpy()
 
-    def magnitude_statistics(self, magnitude: np.ndarray, seed: int) -> np.ndarray | None:
+    def magnitude_statistics(self, magnitude: np.ndarray, seed: int) -> np.ndarray:
         import torch
 
         with torch.no_grad():
@@ -163,9 +166,14 @@ class OnnxEngine:
             return self._sessions["detector"].run(["statistics"], {"chunks": chunks, "layout": self._layout(seed)})[0]
         return self.magnitude_statistics(self._spectral.magnitude(self._spectral.stft(chunks)), seed)
 
-    def magnitude_statistics(self, magnitude: np.ndarray, seed: int) -> np.ndarray | None:
-        if self.form == "graph":
-            return None
+    @property
+    def takes_spectrum(self) -> bool:
+        """Whether :meth:`magnitude_statistics` works: the spectral graphs take a spectrum, the others audio."""
+        return self.form == "spectral"
+
+    def magnitude_statistics(self, magnitude: np.ndarray, seed: int) -> np.ndarray:
+        if not self.takes_spectrum:
+            raise ValueError(f"{self.origin}: the self-contained graphs take audio, not a spectrum")
         return self._sessions["spectral_detector"].run(
             ["statistics"], {"magnitude": np.ascontiguousarray(magnitude, np.float32), "layout": self._layout(seed)})[0]
 

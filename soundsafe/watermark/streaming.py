@@ -223,15 +223,14 @@ class StreamingDetector:
         self._stride = chunk_stride(c, tempo)  # chunk start to chunk start, as ``tempo`` expects
         # a chunk read at a tempo ≠ 1 spans `tempo` × a chunk, its frames warped to where the stretch put them
         # (engines that take a spectrum; ONNX's self-contained graphs read the nominal chunk)
-        self._warp = tempo != 1.0 and self.engine.magnitude_statistics(
-            np.zeros((1, 1 + c.frames, c.n_fft // 2 + 1), np.float32), key.carrier_seed) is not None
+        self._warp = tempo != 1.0 and self.engine.takes_spectrum
         self._span = round(self._n * tempo) if self._warp else self._n
         # (read number, start) of the marked chunks read since the last grid search, and their count: the line
         # through them says where the stream's edge chunks lie and at what tempo (``_chunk_line``)
         self._run: list[tuple[int, int]] = []
         self._run_reads = 0
-        self._head: tuple[np.ndarray, int, list[tuple[int, int]]] | None = None  # audio, its start, its run
-        self._head_segment = 0  # the segment whose first soft bits are the head partial's
+        # the stream's head partial: its audio, where that starts, its grid's run, the segment it opens
+        self._head: tuple[np.ndarray, int, list[tuple[int, int]], int] | None = None
         # samples each chunk starts after the end of the last (a tempo change makes it ≠ 0)
         self._expected_drift = self._stride - self._n
         self._drift = self._expected_drift
@@ -272,11 +271,11 @@ class StreamingDetector:
             segment = self._segments[-1]
             if self._head is not None and self._head[2]:
                 # read the head partial again at the place and tempo its grid's whole chunks showed
-                head, origin, run = self._head
+                head, origin, run, opens = self._head
                 first, stride = self._chunk_line(run)
                 llr = self._edge_llr(head, first - stride - origin, stride / self._n)
                 if llr is not None:
-                    self._segments[self._head_segment][0] = llr
+                    self._segments[opens][0] = llr
             if self._position is not None and segment and segment[-1] is not None and self._run:
                 # the stream ends inside a chunk that follows a marked one: read the part it holds
                 first, stride = self._chunk_line(self._run)
@@ -353,7 +352,7 @@ class StreamingDetector:
             llr = self._edge_llr(head, head.size - self._n * self._tempo, self._tempo)
             if llr is not None:
                 self._segments[-1].insert(0, llr)
-                self._head, self._head_segment = (head, self._buf_start, self._run), len(self._segments) - 1
+                self._head = (head, self._buf_start, self._run, len(self._segments) - 1)
         self._position = start
         return True
 
@@ -436,7 +435,7 @@ class StreamingDetector:
         if not self._warp:
             return self.engine.statistics(reads, self.key.carrier_seed)
         c = self.engine.config
-        magnitude = warped_magnitude(reads, c.n_fft, c.hop, 1 + c.frames, self._tempo)
+        magnitude = warped_magnitude(reads, c.n_fft, c.hop, 1 + c.frames, self._tempo)  # frames as stft gives
         return self.engine.magnitude_statistics(magnitude, self.key.carrier_seed)
 
     def _recent(self) -> DecodeResult:

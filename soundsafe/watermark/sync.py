@@ -48,7 +48,12 @@ def mark_strength(stats: np.ndarray) -> np.ndarray:
 def _frame_levels(mono: np.ndarray, c: ModelConfig, hop: int | None = None) -> np.ndarray:
     """Tile-column levels in dB per frame ``(frames, cols)`` (frame t centred at sample t·hop; hop defaults to
     the model's)."""
-    magnitude = np.abs(stft(mono[None], c.n_fft, hop or c.hop)[0])  # the carrier's STFT, as the ONNX engine takes it
+    return _column_levels(np.abs(stft(mono[None], c.n_fft, hop or c.hop)[0]), c)  # the carrier's STFT
+
+
+def _column_levels(magnitude: np.ndarray, c: ModelConfig) -> np.ndarray:
+    """Tile-column levels in dB ``(frames, cols)`` of a magnitude spectrum ``(frames, bins)``, floored at the
+    loudest cell minus ``floor_db`` as the carrier floors them."""
     lo, hi = c.band
     floor = 20 * np.log10(max(float(magnitude.max()), 1e-9)) - c.floor_db
     db = np.maximum(20 * np.log10(np.maximum(magnitude[:, lo:hi], 1e-9)), floor)
@@ -171,12 +176,8 @@ def partial_statistics(audio: np.ndarray, start: float, config: ModelConfig, lay
         return None
     centres = centres.reshape(rows, c.tile_frames)[keep].reshape(-1)
     windows = audio[centres[:, None] + np.arange(-half, half)[None, :]]
-    magnitude = np.abs(scipy.fft.rfft(windows * hann_window(c.n_fft), axis=-1, workers=1))
-    lo, hi = c.band
-    floor = 20 * np.log10(max(float(magnitude.max()), 1e-9)) - c.floor_db
-    db = np.maximum(20 * np.log10(np.maximum(magnitude[:, lo:hi], 1e-9)), floor)
-    cols = (hi - lo) // c.tile_bins
-    levels = db[:, : cols * c.tile_bins].reshape(len(db), cols, c.tile_bins).mean(-1)
+    levels = _column_levels(np.abs(scipy.fft.rfft(windows * hann_window(c.n_fft), axis=-1, workers=1)), c)
+    cols = levels.shape[1]
     tiles = levels.reshape(keep.size, c.tile_frames, cols).mean(1)  # (kept rows, cols)
     white = _whiten(tiles)
     rows_layout = layout.reshape(rows, cols, -1)[keep].reshape(keep.size * cols, -1)
