@@ -8,7 +8,7 @@ random 60 s of each test track, the ``real`` attack set, random 3 s and 10 s exc
 every point, the compact record) on ``--max-clips`` tracks of the split (0 = all of them), SoundSafe alone unless
 ``--external`` names a tool (audiowmark costs ~8 min of CPU per clip). Writes the step's report folder (default
 ``reports/benchmarks/evaluate_split/``: ``summary.md``, ``excerpts.csv``, ``quality.csv``, ``report.html``, …)
-and prints the summary. On the 14 real-music test tracks: ~35 min on 2 cores.
+and prints the summary. On the 21 real-music test tracks: ~45 min on 2 cores.
 """
 
 from __future__ import annotations
