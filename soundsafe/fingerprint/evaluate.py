@@ -9,9 +9,10 @@ with its bit-error matcher. Ranks give Top-1, Top-5 and MRR per (system, SNR, le
 
 The streaming test plays, per held-out track, ``stream_noise_s`` of crowd noise alone and then the degraded
 song, deciding once a second on the last ``stream_window_s`` (from the first full window on): a decision is
-the best track if its score clears the threshold, else none. It reports time to the first correct decision
-(from the song's start), the share of noise-only decisions that named a track (false positives) and track
-flips per minute during the song. Each system's threshold is calibrated the same way, on separate noise-only
+the best track if its decision statistic (the encoder's: its margin over the runner-up) clears the threshold,
+else none. It reports time to the first correct decision (from the song's start), the share of noise-only
+decisions that named a track (false positives) and track flips per minute during the song. Each system's
+threshold is calibrated the same way, on separate noise-only
 clips to a 1 % false-positive rate (``threshold: auto``); a number sets the encoder's instead (Chromaprint then
 uses 0.65 similarity, 1 − bit error rate).
 
@@ -46,7 +47,7 @@ __all__ = ["EvalSpec", "Query", "calibrate_threshold", "noise_clips", "retrieval
            "summarize", "upload"]
 
 CHROMAPRINT_THRESHOLD = 0.65
-Ranker = Callable[[np.ndarray, int], list[tuple[str, float]]]  # audio, sr → [(track, score)] best first
+Ranker = Callable[[np.ndarray, int], list[tuple[str, float]]]  # audio, sr → [(track, decision statistic)] best first
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class Query:
 def model_ranker(encoder: FingerprintEncoder, index: FingerprintIndex) -> Ranker:
     def rank(audio: np.ndarray, sr: int) -> list[tuple[str, float]]:
         mono = resample(audio, sr, encoder.config.sample_rate).mean(axis=1)
-        return [(m.track_id, m.score) for m in index.rank(encoder, mono)]
+        return [(m.track_id, m.margin) for m in index.rank(encoder, mono)]  # a threshold applies to the margin
 
     return rank
 

@@ -3,10 +3,14 @@
 Every catalog track is cut into windows every ``hop_s`` and embedded. Small catalogs use an exact inner-product
 index (``IndexFlatIP``; embeddings are unit vectors, so inner product is cosine); past ``exact_max_windows``
 windows an IVF-PQ index (``nlist`` lists, ``m`` sub-quantizers of ``nbits``) keeps memory per hour of audio small.
-A query is cut the same way; each of its windows retrieves ``k`` neighbours, and a hit votes for its track at
-the alignment it implies (reference offset − query offset). A track's score is its best alignment's summed
+A query is cut the same way; each of its windows retrieves ``k`` neighbours (32), and a hit votes for its track at
+the alignment it implies (reference offset − query offset), and a track's vote is its best alignment's summed
 similarity divided by the number of query windows, so hits must agree in time to add up: that is what separates
-a song from a lookalike in noise. The decision is the best track, its score and where in it the query starts.
+a song from a lookalike in noise. The votes only shortlist: in loud noise many of a query's windows find their
+true neighbour below the ``k`` retrieved, so each of the ``rescore`` (20) best-voted tracks is scored again on the
+whole query, every query window against the catalog window its alignment puts beside it (the alignment refined
+to one hop): the mean of those similarities is the track's score. The decision is the best track, its score,
+its margin over the runner-up (what a threshold applies to) and where in it the query starts.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ if TYPE_CHECKING:
 __all__ = ["FingerprintIndex", "Match", "embed_windows", "window_starts"]
 
 _FILES = ("index.faiss", "windows.npz", "catalog.json")
+NEIGHBOURS = 32  # catalog windows each query window retrieves (real-music queries: more Top-1 than 10)
+RESCORE = 20  # best-voted tracks scored again on the whole query
 
 
 @dataclass(frozen=True)
@@ -40,10 +46,14 @@ class Match:
     isrc: str
     score: float  # aligned mean similarity, 0…1
     offset_s: float  # where in the track the query starts
+    # score minus the best other candidate's: the decision statistic (for the best match, its lead over the
+    # runner-up). Unrelated windows of this encoder are far from orthogonal, so any track's aligned similarity
+    # to noise is high; how far the best stands out is what says a song was found.
+    margin: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"track": self.track_id, "title": self.title, "isrc": self.isrc, "score": round(self.score, 4),
-                "offset_s": round(self.offset_s, 2)}
+                "margin": round(self.margin, 4), "offset_s": round(self.offset_s, 2)}
 
 
 def window_starts(samples: int, window: int, hop: int) -> list[int]:
@@ -81,6 +91,9 @@ class FingerprintIndex:
         self.index, self.window_track, self.window_offset = index, window_track, window_offset
         self.tracks, self.hop_s, self.kind = tracks, hop_s, kind
         self.encoder = encoder  # id of the encoder that embedded the catalog ('' when unknown)
+        # track t's windows are rows bounds[t]:bounds[t + 1] of the index (build adds them track by track)
+        self._bounds = np.searchsorted(window_track, np.arange(len(tracks) + 1), side="left")
+        self._direct_map = kind == "exact"  # IVF indexes need one to give back stored vectors
 
     @classmethod
     def build(cls, encoder: Any, tracks: list[Track], hop_s: float = 0.25,
@@ -139,9 +152,11 @@ class FingerprintIndex:
         return cls(faiss.read_index(str(folder / _FILES[0])), windows["track"], windows["offset"], meta["tracks"],
                    float(meta["hop_s"]), meta["kind"], str(meta.get("encoder", "")))
 
-    def rank(self, encoder: Any, audio: np.ndarray, k: int = 10) -> list[Match]:
-        """Catalog tracks ranked for mono ``audio`` (at the encoder's rate); tracks never hit are left out.
-        Raises ``ValueError`` when the index records another encoder than ``encoder`` (embeddings would not match)."""
+    def rank(self, encoder: Any, audio: np.ndarray, k: int = NEIGHBOURS, rescore: int = RESCORE) -> list[Match]:
+        """Catalog tracks ranked for mono ``audio`` (at the encoder's rate); tracks never hit are left out. The
+        ``rescore`` best-voted tracks come first, ranked by their aligned similarity over the whole query (0: rank
+        by the votes alone). Raises ``ValueError`` when the index records another encoder than ``encoder``
+        (embeddings would not match)."""
         used = encoder_id(encoder)
         if self.encoder and used and used != self.encoder:
             raise ValueError(f"this index was built by fingerprint encoder {self.encoder} but the query encoder is "
@@ -163,5 +178,35 @@ class FingerprintIndex:
             if score > best.get(track, (-np.inf, 0))[0]:
                 best[track] = (score, align)
         ranked = sorted(best.items(), key=lambda item: -item[1][0])
+        # (track, score, first window's shift in hops): the shortlist scored on the whole query, then the rest
+        head = sorted((self._aligned(queries, t, 2 * a) for t, (_, a) in ranked[:rescore]), key=lambda r: -r[1])
+        tail = [(t, s, 2 * a) for t, (s, a) in ranked[rescore:]]
+        order = head + tail
+        top = [*sorted((s for _, s, _ in order), reverse=True)[:2], 0.0, 0.0]  # best and runner-up
         return [Match(self.tracks[t]["track"], self.tracks[t]["title"], self.tracks[t]["isrc"], s,
-                      max(0.0, a * 2 * self.hop_s)) for t, (s, a) in ranked]
+                      max(0.0, shift * self.hop_s), s - (top[1] if i == 0 else top[0]))
+                for i, (t, s, shift) in enumerate(order)]
+
+    def _aligned(self, queries: np.ndarray, track: int, shift: int) -> tuple[int, float, int]:
+        """``(track, score, shift)``: the mean similarity of every query window j to the track's window
+        ``shift + j`` (windows outside the track count 0), at the best shift within one hop of ``shift``."""
+        first, count = int(self._bounds[track]), int(self._bounds[track + 1] - self._bounds[track])
+        lo, hi = max(0, shift - 1), min(count, shift + 1 + len(queries))
+        if hi <= lo:
+            return track, 0.0, shift
+        refs = self._vectors(first + lo, hi - lo)
+        best = (-np.inf, shift)
+        for d in (shift - 1, shift, shift + 1):
+            j = np.arange(max(0, -d), min(len(queries), count - d))
+            total = float(np.einsum("ij,ij->", queries[j], refs[d + j - lo])) if j.size else 0.0
+            best = max(best, (total / len(queries), d))
+        return track, best[0], best[1]
+
+    def _vectors(self, first: int, count: int) -> np.ndarray:
+        """Stored embeddings of windows ``first … first + count − 1`` (IVF-PQ: their quantized values)."""
+        if not self._direct_map:
+            import faiss
+
+            faiss.extract_index_ivf(self.index).make_direct_map()
+            self._direct_map = True
+        return np.asarray(self.index.reconstruct_n(first, count), np.float32)
