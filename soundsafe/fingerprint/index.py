@@ -3,7 +3,7 @@
 Every catalog track is cut into windows every ``hop_s`` and embedded. Small catalogs use an exact inner-product
 index (``IndexFlatIP``; embeddings are unit vectors, so inner product is cosine); past ``exact_max_windows``
 windows an IVF-PQ index (``nlist`` lists, ``m`` sub-quantizers of ``nbits``) keeps memory per hour of audio small.
-A query is cut the same way; each of its windows retrieves ``k`` neighbours (32), and a hit votes for its track at
+A query is cut the same way; each of its windows retrieves ``k`` neighbours (32), a hit votes for its track at
 the alignment it implies (reference offset − query offset), and a track's vote is its best alignment's summed
 similarity divided by the number of query windows, so hits must agree in time to add up: that is what separates
 a song from a lookalike in noise. The votes only shortlist: in loud noise many of a query's windows find their
