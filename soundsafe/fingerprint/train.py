@@ -39,6 +39,7 @@ class TrainSpec:
     steps: int = 400
     batch: int = 32
     lr: float = 1e-3
+    schedule: str = "constant"  # constant | cosine (decays lr to 0 over ``steps``)
     loss: str = "ntxent"
     temperature: float = 0.1
     hard_share: float = 0.25  # share of a batch that is one track's nearest neighbours by descriptor
@@ -56,6 +57,8 @@ class TrainSpec:
         if unknown:
             raise ValueError(f"fingerprint_train: unknown keys {sorted(unknown)}; known: {sorted(known)}")
         spec = cls(**params)
+        if spec.schedule not in ("constant", "cosine"):
+            raise ValueError(f"fingerprint_train.schedule must be 'constant' or 'cosine', got {spec.schedule!r}")
         if spec.loss not in LOSSES:
             raise ValueError(f"fingerprint_train.loss must be one of {sorted(LOSSES)}, got {spec.loss!r}")
         return spec
@@ -125,6 +128,8 @@ def train_encoder(spec: TrainSpec, config: FingerprintConfig, manifest: Path, ou
     neighbours = nearest_tracks(descriptors(train, config.sample_rate), k=spec.batch)
     encoder = build_encoder(config)
     optimizer = torch.optim.Adam(encoder.parameters(), lr=spec.lr)
+    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=spec.steps)
+                 if spec.schedule == "cosine" else None)
     loss_fn = LOSSES[spec.loss]
     kwargs = {"temperature": spec.temperature} if spec.loss != "triplet" else {}
     best, stale, history = -math.inf, 0, []
@@ -138,6 +143,8 @@ def train_encoder(spec: TrainSpec, config: FingerprintConfig, manifest: Path, ou
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         seen += len(clean)
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
