@@ -82,6 +82,12 @@ def test_training_step_learns_a_batch(tracks: list[Track]) -> None:
     assert losses[-1] < 0.5 * losses[0]
 
 
+def test_train_spec_checks_its_schedule() -> None:
+    assert TrainSpec.from_params({"schedule": "cosine", "steps": 10}).schedule == "cosine"
+    with pytest.raises(ValueError, match="'constant' or 'cosine'"):
+        TrainSpec.from_params({"schedule": "linear"})
+
+
 def test_index_identifies_an_excerpt_and_where_it_starts(tracks: list[Track], encoder, tmp_path: Path) -> None:
     index = FingerprintIndex.build(encoder, tracks, hop_s=0.25)
     assert index.kind == "exact" and index.windows == sum(len(range(0, t.audio.size - SR + 1, SR // 4))
@@ -104,6 +110,8 @@ def test_ivfpq_index_for_large_catalogs(tracks: list[Track], encoder) -> None:
     for target in (1, 2, 5):
         excerpt = tracks[target].audio[SR: 4 * SR]
         assert index.rank(encoder, excerpt)[0].track_id == tracks[target].track_id
+    # the rescoring reads stored vectors by id through the direct map (reconstruct_n scans every list)
+    assert np.array_equal(index._vectors(3, 5), index.index.reconstruct_n(3, 5))
 
 
 def test_chromaprint_matcher_finds_a_clean_excerpt(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:

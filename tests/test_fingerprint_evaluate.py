@@ -1,4 +1,4 @@
-"""The fingerprint evaluation's query preparation: parallel degradation gives the same tables as serial."""
+"""The fingerprint evaluation: parallel degradation gives the same tables as serial; the streaming decisions."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from soundsafe.fingerprint.evaluate import (
     EvalSpec,
@@ -73,6 +74,24 @@ def test_streams_and_noise_clips_are_deterministic_and_shaped() -> None:
         "identified_rate",
         "noise_false_positive_rate",
         "flips_per_minute",
+        "raw_flips_per_minute",
     }
     assert 0.0 <= result["identified_rate"] <= 1.0
     assert math.isnan(result["time_to_first_correct_s"]) or result["time_to_first_correct_s"] >= 0
+
+
+def test_streaming_shows_the_first_answer_at_once_and_confirms_a_change() -> None:
+    """Decisions a, b, a, a, b, b, none, a over an 8 s song: four raw changes, one shown flip (b twice in a row)."""
+    script = iter([None, None, "a", "b", "a", "a", "b", "b", None, "a"])  # one decision a second, 2 s of noise first
+
+    def rank(audio: np.ndarray, sr: int) -> list[tuple[str, float]]:
+        name = next(script)
+        return [(name, 1.0)] if name else []
+
+    spec = EvalSpec(stream_noise_s=2.0, stream_song_s=8.0, stream_window_s=1.0, stream_confirm=2)
+    query = Query("a", np.zeros((8 * SR, 1), np.float32), SR)
+    result = streaming([query], [np.zeros((10 * SR, 1), np.float32)], rank, 0.5, spec)
+    assert result["time_to_first_correct_s"] == 1.0 and result["identified_rate"] == 1.0
+    assert result["noise_false_positive_rate"] == 0.0
+    assert result["raw_flips_per_minute"] == pytest.approx(4 / (8 / 60))
+    assert result["flips_per_minute"] == pytest.approx(1 / (8 / 60))

@@ -146,8 +146,8 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         name="fingerprint_evaluate",
-        description="Top-1/Top-5/MRR vs SNR and query length and streaming metrics, this model and Chromaprint "
-                    "side by side.",
+        description="Top-1/Top-5/MRR vs SNR and query length and streaming metrics, this model beside Chromaprint "
+                    "and a landmark fingerprinter.",
         entry="soundsafe.fingerprint.step:run_evaluate",
         hardware="cpu",
         params=("fingerprint_evaluate",),
