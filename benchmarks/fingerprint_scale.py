@@ -125,7 +125,7 @@ def _ivfpq(vectors: np.ndarray, nlist: int, m: int, rng: np.random.Generator) ->
     index.cp.niter = 10  # k-means iterations: 10 instead of 25 (2 cores; the lists barely move after that)
     started = time.perf_counter()
     faiss.omp_set_num_threads(os.cpu_count() or 1)  # training on every core; queries are timed on one
-    index.train(_training_set(vectors, 39 * nlist, rng))
+    index.train(_training_set(vectors, max(39 * nlist, 4096), rng))  # the PQ wants ≥ 256 per codebook too
     faiss.omp_set_num_threads(1)
     print(f"IVF-PQ trained ({nlist} lists, m={m}) in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     index.add(vectors)
@@ -140,6 +140,7 @@ def _fill(index: Any, real: int, target: int, rng: np.random.Generator) -> None:
     from soundsafe.progress import progress
 
     ivf = faiss.extract_index_ivf(index)
+    ivf.make_direct_map(False)  # entries added past the index's back: a direct map made before would be stale
     lists, code_size = ivf.invlists, ivf.code_size
     sizes = np.array([lists.list_size(i) for i in range(ivf.nlist)], np.int64)
     extra = target - real
