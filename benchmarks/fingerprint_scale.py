@@ -81,30 +81,18 @@ def _queries(manifest: Path, splits: list[str], count: int, seconds: float, snr:
     if rows.empty:
         raise SystemExit(f"{manifest}: no tracks in splits {splits}")
     rng = np.random.default_rng(seed)
-    jobs, ids = [], []
+    jobs, ids, loaded = [], [], {}
     for i in range(count):
         row = rows.iloc[i % len(rows)]
-        audio, sr = read_audio(audio_path(manifest, row["path"]))
+        if row["path"] not in loaded:  # queries go round the tracks: read each once
+            loaded[row["path"]] = read_audio(audio_path(manifest, row["path"]))
+        audio, sr = loaded[row["path"]]
         excerpt = _audible_excerpt(audio, int(seconds * sr), rng)
         codec = ("aac:64k", "opus:32k")[i % 2]
         jobs.append(_Degradation(excerpt, sr, snr, seed + 1000 * i + 100 + snr, codec, 16000))
         ids.append(Path(row["path"]).stem)
     degraded = _parallel_map(_degrade, jobs, 0, "query audio", "query")
     return [(t, a, r) for t, (a, r) in zip(ids, degraded, strict=True)]
-
-
-def _embed_catalog(encoder: Any, tracks: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from soundsafe.fingerprint.index import embed_windows
-    from soundsafe.progress import progress
-
-    hop = round(HOP_S * encoder.config.sample_rate)
-    vectors, owner, offset = [], [], []
-    for i, track in enumerate(progress(tracks, desc="embed catalogue", unit="track")):
-        emb = embed_windows(encoder, track.audio, hop)
-        vectors.append(emb)
-        owner.append(np.full(len(emb), i, np.int32))
-        offset.append(np.arange(len(emb), dtype=np.float32) * HOP_S)
-    return np.ascontiguousarray(np.concatenate(vectors)), np.concatenate(owner), np.concatenate(offset)
 
 
 def _training_set(vectors: np.ndarray, want: int, rng: np.random.Generator) -> np.ndarray:
@@ -210,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from soundsafe.fingerprint.data import load_tracks
     from soundsafe.fingerprint.encoders import choose_encoder, encoder_id, load_any_encoder
-    from soundsafe.fingerprint.index import FingerprintIndex
+    from soundsafe.fingerprint.index import FingerprintIndex, embed_catalog
 
     manifest = Path(args.manifest)
     if not manifest.is_file():
@@ -224,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     queries = _queries(manifest, args.splits, args.queries, args.seconds, args.snr, args.seed)
     tracks = load_tracks(manifest, None, encoder.config.sample_rate)
-    vectors, owner, offset = _embed_catalog(encoder, tracks)
+    vectors, owner, offset = embed_catalog(encoder, tracks, HOP_S)
     catalog = [{"track": t.track_id, "title": t.title, "isrc": t.isrc} for t in tracks]
     real_hours = len(vectors) * HOP_S / 3600
     rows = []

@@ -30,7 +30,7 @@ from soundsafe.fingerprint.encoders import encoder_id
 if TYPE_CHECKING:
     from soundsafe.fingerprint.data import Track
 
-__all__ = ["FingerprintIndex", "Match", "embed_windows", "window_starts"]
+__all__ = ["FingerprintIndex", "Match", "embed_catalog", "embed_windows", "window_starts"]
 
 _FILES = ("index.faiss", "windows.npz", "catalog.json")
 NEIGHBOURS = 32  # catalog windows each query window retrieves (real-music queries: more Top-1 than 10)
@@ -83,6 +83,18 @@ def embed_windows(encoder: Any, audio: np.ndarray, hop: int, batch: int = 256) -
     return np.concatenate(out).astype(np.float32)
 
 
+def embed_catalog(encoder: Any, tracks: list[Track], hop_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(vectors, track, offset_s)`` of every track's windows every ``hop_s``, track by track (the index's rows)."""
+    hop = round(hop_s * encoder.config.sample_rate)
+    vectors, owner, offset = [], [], []
+    for i, track in enumerate(tracks):
+        emb = embed_windows(encoder, track.audio, hop)
+        vectors.append(emb)
+        owner.append(np.full(len(emb), i, np.int32))
+        offset.append((np.arange(len(emb)) * hop_s).astype(np.float32))
+    return np.ascontiguousarray(np.concatenate(vectors)), np.concatenate(owner), np.concatenate(offset)
+
+
 class FingerprintIndex:
     """A catalog's window embeddings in FAISS, with each window's track and offset."""
 
@@ -101,14 +113,7 @@ class FingerprintIndex:
               nprobe: int = 16) -> FingerprintIndex:
         import faiss
 
-        hop = round(hop_s * encoder.config.sample_rate)
-        vectors, owner, offset = [], [], []
-        for i, track in enumerate(tracks):
-            emb = embed_windows(encoder, track.audio, hop)
-            vectors.append(emb)
-            owner += [i] * len(emb)
-            offset += [k * hop_s for k in range(len(emb))]
-        data = np.ascontiguousarray(np.concatenate(vectors))
+        data, owner, offset = embed_catalog(encoder, tracks, hop_s)
         dim = data.shape[1]
         if len(data) <= exact_max_windows:
             index, kind = faiss.IndexFlatIP(dim), "exact"
@@ -120,8 +125,7 @@ class FingerprintIndex:
             kind = f"ivfpq(nlist={lists}, m={m}, nbits={nbits}, nprobe={index.nprobe})"
         index.add(data)
         catalog = [{"track": t.track_id, "title": t.title, "isrc": t.isrc} for t in tracks]
-        return cls(index, np.array(owner, np.int32), np.array(offset, np.float32), catalog, hop_s, kind,
-                   encoder_id(encoder))
+        return cls(index, owner, offset, catalog, hop_s, kind, encoder_id(encoder))
 
     @property
     def windows(self) -> int:

@@ -142,10 +142,9 @@ def run_evaluate(ctx: StepContext) -> dict[str, float]:
     summary = summarize(table)
     # every system's decision threshold comes the same way: calibrated on noise-only clips, or set in params
     noise = noise_clips(queries, spec) if spec.threshold == "auto" else []
+    fixed = {"chromaprint": CHROMAPRINT_THRESHOLD, "landmark": LANDMARK_THRESHOLD}  # with a numeric threshold
     thresholds = {name: (calibrate_threshold(rank, noise) if spec.threshold == "auto"
-                         else float(spec.threshold) if name == "soundsafe"
-                         else CHROMAPRINT_THRESHOLD if name == "chromaprint" else LANDMARK_THRESHOLD)
-                  for name, rank in rankers.items()}
+                         else fixed.get(name, float(spec.threshold))) for name, rank in rankers.items()}
     audio = streams(queries, spec)  # the same streams for both systems
     live = {name: streaming(queries, audio, rank, thresholds[name], spec) for name, rank in rankers.items()}
     out = ctx.path("reports/fingerprint")
