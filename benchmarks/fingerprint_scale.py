@@ -8,7 +8,7 @@ Nobody has 10,000 h of real music here, so the benchmark builds the big index fr
 2. queries: random audible excerpts of the ``--splits`` tracks (never trained on) through the real ``concert``
    chain at ``--snr`` and a phone upload (16 kHz AAC 64k / Opus 32k in turn), as ``fingerprint_evaluate`` makes
    them;
-3. **exact** (``IndexFlatIP``) and **IVF-PQ** (``nlist`` lists, ``m`` 8-bit sub-quantizers, trained on the real
+3. **exact** (``IndexFlatIP``) and **IVF-PQ** (``nlist`` lists, ``m`` sub-quantizers of ``nbits``, trained on the real
    vectors plus perturbed copies of them, as many as k-means wants) over the real catalogue: the difference in
    Top-1 is what compression costs;
 4. **scale**: the IVF-PQ index is filled up to ``--hours`` with synthetic windows. Each list gets as many
@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from soundsafe.atomic import atomic_path
+from soundsafe.fingerprint.index import NEIGHBOURS, RESCORE
 
 HOP_S = 0.25
 
@@ -56,10 +57,15 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--model", default=None, help="fingerprint encoder (default: the pipeline's, else the release's)")
     p.add_argument("--hours", type=float, default=10_000.0, help="simulated catalogue size (default: %(default)s)")
     p.add_argument("--nlist", type=int, default=4096, help="IVF lists (default: %(default)s)")
-    p.add_argument("--m", type=int, default=16, help="PQ sub-quantizers of 8 bits (default: %(default)s)")
+    p.add_argument("--m", type=int, default=32, help="PQ sub-quantizers (default: %(default)s)")
+    p.add_argument("--nbits", type=int, default=4, choices=[4, 8],
+                   help="bits per sub-quantizer: 4 = FAISS fast-scan, 8 = classic IVF-PQ (default: %(default)s)")
     p.add_argument("--nprobe", type=int, nargs="+", default=[8, 16, 32], help="lists probed (default: 8 16 32)")
     p.add_argument("--neighbours", type=int, nargs="+", default=[32, 128],
                    help="catalogue windows each query window retrieves, at scale (default: 32 128; 32 is rank's)")
+    p.add_argument("--rescore", type=int, nargs="+", default=[RESCORE],
+                   help="(track, alignment) candidates scored on the whole query, at scale (default: %(default)s, "
+                        "rank's)")
     p.add_argument("--queries", type=int, default=42, help="queries (default: %(default)s)")
     p.add_argument("--seconds", type=float, default=5.0, help="query length (default: %(default)s)")
     p.add_argument("--snr", type=int, default=0, help="crowd SNR of the queries, dB (default: %(default)s)")
@@ -105,19 +111,47 @@ def _training_set(vectors: np.ndarray, want: int, rng: np.random.Generator) -> n
     return np.ascontiguousarray(np.concatenate([vectors, noisy]).astype(np.float32))
 
 
-def _ivfpq(vectors: np.ndarray, nlist: int, m: int, rng: np.random.Generator) -> Any:
+def _ivfpq(vectors: np.ndarray, nlist: int, m: int, nbits: int, rng: np.random.Generator) -> Any:
     import faiss
 
-    dim = vectors.shape[1]
-    index = faiss.IndexIVFPQ(faiss.IndexFlatIP(dim), dim, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
+    from soundsafe.fingerprint.index import ivfpq_index
+
+    index = ivfpq_index(vectors.shape[1], nlist, m, nbits)
     index.cp.niter = 10  # k-means iterations: 10 instead of 25 (2 cores; the lists barely move after that)
     started = time.perf_counter()
     faiss.omp_set_num_threads(os.cpu_count() or 1)  # training on every core; queries are timed on one
     index.train(_training_set(vectors, max(39 * nlist, 4096), rng))  # the PQ wants ≥ 256 per codebook too
     faiss.omp_set_num_threads(1)
-    print(f"IVF-PQ trained ({nlist} lists, m={m}) in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    print(f"IVF-PQ trained ({nlist} lists, m={m}, nbits={nbits}) in {time.perf_counter() - started:.0f} s",
+          file=sys.stderr)
     index.add(vectors)
     return index
+
+
+def _list_codes(ivf: Any, packer: Any, i: int, have: int) -> np.ndarray:
+    """The ``(have, code_size)`` codes of list ``i``; fast-scan lists store them in packed blocks of 32."""
+    import faiss
+
+    if packer is None:
+        return faiss.rev_swig_ptr(ivf.invlists.get_codes(i), have * ivf.code_size).reshape(have, -1).copy()
+    blocks = -(-have // packer.nvec)
+    raw = faiss.rev_swig_ptr(ivf.invlists.get_codes(i), blocks * packer.block_size).reshape(blocks, -1).copy()
+    return np.stack([packer.unpack_1(raw, j) for j in range(have)])
+
+
+def _add_codes(ivf: Any, packer: Any, i: int, ids: np.ndarray, codes: np.ndarray) -> None:
+    """Append ``codes`` (flat, one row per entry) to list ``i`` under ``ids``, packed first for fast-scan lists."""
+    import faiss
+
+    if packer is not None:
+        blocks = -(-len(codes) // packer.nvec)
+        flat = np.zeros((blocks * packer.nvec, codes.shape[1]), np.uint8)
+        flat[: len(codes)] = codes
+        packed = np.zeros((blocks, packer.block_size), np.uint8)
+        for b in range(blocks):
+            packer.pack_all(faiss.swig_ptr(flat[b * packer.nvec:]), faiss.swig_ptr(packed[b]))
+        codes = packed
+    ivf.invlists.add_entries(i, len(ids), faiss.swig_ptr(np.ascontiguousarray(ids)), faiss.swig_ptr(codes))
 
 
 def _fill(index: Any, real: int, target: int, rng: np.random.Generator) -> None:
@@ -129,8 +163,8 @@ def _fill(index: Any, real: int, target: int, rng: np.random.Generator) -> None:
 
     ivf = faiss.extract_index_ivf(index)
     ivf.make_direct_map(False)  # entries added past the index's back: a direct map made before would be stale
-    lists, code_size = ivf.invlists, ivf.code_size
-    sizes = np.array([lists.list_size(i) for i in range(ivf.nlist)], np.int64)
+    packer = ivf.get_CodePacker() if isinstance(ivf, faiss.IndexIVFFastScan) else None
+    sizes = np.array([ivf.invlists.list_size(i) for i in range(ivf.nlist)], np.int64)
     extra = target - real
     shares = np.floor(sizes / sizes.sum() * extra).astype(np.int64)
     shares[np.argsort(-sizes)[: extra - int(shares.sum())]] += 1  # the remainder to the biggest lists
@@ -140,11 +174,10 @@ def _fill(index: Any, real: int, target: int, rng: np.random.Generator) -> None:
         n, have = int(shares[i]), int(sizes[i])
         if n == 0:
             continue
-        codes_real = faiss.rev_swig_ptr(lists.get_codes(i), have * code_size).reshape(have, code_size).copy()
-        pick = rng.integers(have, size=(n, code_size))
-        codes = np.ascontiguousarray(codes_real[pick, np.arange(code_size)])
-        chunk = np.ascontiguousarray(ids[first: first + n])
-        lists.add_entries(i, n, faiss.swig_ptr(chunk), faiss.swig_ptr(codes))
+        codes_real = _list_codes(ivf, packer, i, have)
+        pick = rng.integers(have, size=(n, codes_real.shape[1]))  # per byte: 2 sub-codes at 4 bits, 1 at 8
+        codes = np.ascontiguousarray(codes_real[pick, np.arange(pick.shape[1])])
+        _add_codes(ivf, packer, i, ids[first: first + n], codes)
         first += n
     index.ntotal = target
 
@@ -158,8 +191,8 @@ def _size_bytes(index: Any) -> int:
     return int(entries * (ivf.code_size + 8) + ivf.nlist * ivf.d * 4 + index.pq.centroids.size() * 4)
 
 
-def _evaluate(fp_index: Any, encoder: Any, queries: list[tuple[str, np.ndarray, int]], k: int = 32
-              ) -> dict[str, float]:
+def _evaluate(fp_index: Any, encoder: Any, queries: list[tuple[str, np.ndarray, int]], k: int = NEIGHBOURS,
+              rescore: int = RESCORE) -> dict[str, float]:
     """Top-1 and the median in-process latency of a query (embed + rank) and of its embedding alone."""
     from soundsafe.audio.io import resample
     from soundsafe.fingerprint.index import embed_windows
@@ -169,7 +202,7 @@ def _evaluate(fp_index: Any, encoder: Any, queries: list[tuple[str, np.ndarray, 
     for track, audio, sr in queries:
         mono = resample(audio, sr, encoder.config.sample_rate).mean(axis=1)
         started = time.perf_counter()
-        ranked = fp_index.rank(encoder, mono, k=k)
+        ranked = fp_index.rank(encoder, mono, k=k, rescore=rescore)
         totals.append(time.perf_counter() - started)
         started = time.perf_counter()
         embed_windows(encoder, mono, hop)
@@ -226,8 +259,8 @@ def main(argv: list[str] | None = None) -> int:
             "encoder_path": str(choice.path)}
     print(_table({**head, "rows": rows}), file=sys.stderr)
 
-    index = _ivfpq(vectors, args.nlist, args.m, rng)
-    kind = f"ivfpq(nlist={args.nlist}, m={args.m}, nbits=8)"
+    index = _ivfpq(vectors, args.nlist, args.m, args.nbits, rng)
+    kind = f"ivfpq(nlist={args.nlist}, m={args.m}, nbits={args.nbits})"
     fp = FingerprintIndex(index, owner, offset, catalog, HOP_S, kind, encoder_id(encoder))
     for nprobe in args.nprobe:
         index.nprobe = nprobe
@@ -247,14 +280,15 @@ def main(argv: list[str] | None = None) -> int:
     fp = FingerprintIndex(index, big_owner, big_offset, big_catalog, HOP_S, kind, encoder_id(encoder))
     hours = target * HOP_S / 3600
     for k in args.neighbours:
-        for nprobe in args.nprobe:
-            index.nprobe = nprobe
-            rows.append({"index": f"IVF-PQ, filled to scale, k={k}", "windows": target, "hours": hours,
-                         "nprobe": nprobe, **_evaluate(fp, encoder, queries, k),
-                         "mb_per_hour": _size_bytes(index) / hours / 1e6})
-            print(_table({**head, "rows": rows}), file=sys.stderr)
+        for rescore in args.rescore:
+            for nprobe in args.nprobe:
+                index.nprobe = nprobe
+                rows.append({"index": f"IVF-PQ, filled to scale, k={k}, rescore={rescore}", "windows": target,
+                             "hours": hours, "nprobe": nprobe, **_evaluate(fp, encoder, queries, k, rescore),
+                             "mb_per_hour": _size_bytes(index) / hours / 1e6})
+                print(_table({**head, "rows": rows}), file=sys.stderr)
 
-    result = {**head, "nlist": args.nlist, "m": args.m, "track_s": args.track_s,
+    result = {**head, "nlist": args.nlist, "m": args.m, "nbits": args.nbits, "track_s": args.track_s,
               "window_table_bytes_per_window": 8, "rows": rows}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

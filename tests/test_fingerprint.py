@@ -111,7 +111,7 @@ def test_ivfpq_index_for_large_catalogs(tracks: list[Track], encoder) -> None:
         excerpt = tracks[target].audio[SR: 4 * SR]
         assert index.rank(encoder, excerpt)[0].track_id == tracks[target].track_id
     # the rescoring reads stored vectors by id through the direct map (reconstruct_n scans every list)
-    assert np.array_equal(index._vectors(3, 5), index.index.reconstruct_n(3, 5))
+    assert np.array_equal(index._rows(np.arange(3, 8)), index.index.reconstruct_n(3, 5))
 
 
 def test_chromaprint_matcher_finds_a_clean_excerpt(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -229,3 +229,37 @@ def test_whole_query_rescoring_finds_the_track_the_votes_miss() -> None:
     # the decision statistic: the best track's lead over the runner-up (and the others' distance below the best)
     assert rescored[0].margin == pytest.approx(rescored[0].score - rescored[1].score) and rescored[0].margin > 0.1
     assert rescored[1].margin == pytest.approx(-rescored[0].margin)
+
+
+def test_shortlist_scores_each_alignment_of_a_track_not_only_its_best_voted() -> None:
+    """At catalogue scale a true track is often hit by one query window at the right alignment while a repeated
+    passage of the same track (or of a lookalike) collects more votes elsewhere. The rescoring shortlist holds
+    (track, alignment) candidates, so the single right hit is scored on the whole query and wins."""
+    import faiss
+
+    rng = np.random.default_rng(1)
+    dim, n = 256, 10
+    queries = rng.standard_normal((n, dim)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    song = rng.standard_normal((40, dim)).astype(np.float32)
+    for j in range(n):  # the query is windows 20…29, each at 0.45 but window 0 (0.7): only that one is found
+        song[20 + j] = _mixed(queries[j], 0.7 if j == 0 else 0.45, rng)
+    for j in (1, 2, 3):  # a passage at windows 3…5 resembles three query windows more than their true windows
+        song[2 + j] = _mixed(queries[j], 0.6, rng)
+    song /= np.linalg.norm(song, axis=1, keepdims=True)
+    other = rng.standard_normal((40, dim)).astype(np.float32)
+    other /= np.linalg.norm(other, axis=1, keepdims=True)
+    for j in range(4, n):  # the rest find another track's windows first, each at its own alignment
+        other[5 * j - 15] = _mixed(queries[j], 0.5, rng)
+    flat = faiss.IndexFlatIP(dim)
+    flat.add(np.concatenate([song, other]))
+    index = FingerprintIndex(flat, np.repeat([0, 1], 40).astype(np.int32), np.tile(np.arange(40) * 0.25, 2),
+                             [{"track": name, "title": "", "isrc": ""} for name in ("song", "other")], 0.25, "exact")
+    encoder = _TableEncoder(queries)
+    audio = np.repeat(np.arange(n, dtype=np.float32), 4)
+    one_per_track = index.rank(encoder, audio, k=1, rescore=1)  # only the best-voted alignment: the passage
+    assert one_per_track[0].offset_s == pytest.approx(2 * 0.25, abs=0.25)
+    ranked = index.rank(encoder, audio, k=1)
+    assert ranked[0].track_id == "song" and ranked[0].offset_s == pytest.approx(20 * 0.25)
+    assert ranked[0].score == pytest.approx((0.7 + 9 * 0.45) / n, abs=0.03)
+    assert ranked[0].score > one_per_track[0].score + 0.2

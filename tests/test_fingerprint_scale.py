@@ -10,24 +10,26 @@ from pathlib import Path
 import pytest
 
 
-def test_scale_benchmark_fills_the_index_and_reports_every_configuration(tmp_path: Path,
-                                                                         tiny_corpus_dir: Path) -> None:
+@pytest.mark.parametrize("nbits", [4, 8])  # fast-scan (packed blocks) and classic IVF-PQ lists fill differently
+def test_scale_benchmark_fills_the_index_and_reports_every_configuration(tmp_path: Path, tiny_corpus_dir: Path,
+                                                                         nbits: int) -> None:
     from soundsafe.manifest import MANIFEST_NAME
 
     root = Path(__file__).resolve().parents[1]
     out = tmp_path / "scale"
     done = subprocess.run([sys.executable, str(root / "benchmarks/fingerprint_scale.py"), "--manifest",
                            str(tiny_corpus_dir / MANIFEST_NAME), "--hours", "0.1", "--nlist", "4", "--nprobe", "1",
-                           "2", "--neighbours", "8", "--queries", "2", "--seconds", "1", "--out", str(out)],
+                           "2", "--neighbours", "8", "--rescore", "5", "50", "--m", str(128 // nbits), "--nbits",
+                           str(nbits), "--queries", "2", "--seconds", "1", "--out", str(out)],
                           capture_output=True, text=True, timeout=600, cwd=tmp_path)  # no pipeline encoder here
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads((out / "scale.json").read_text())
     rows = {(r["index"], r.get("nprobe")): r for r in result["rows"]}
-    assert set(rows) == {("exact", None), ("IVF-PQ, real catalogue", 1), ("IVF-PQ, real catalogue", 2),
-                         ("IVF-PQ, filled to scale, k=8", 1), ("IVF-PQ, filled to scale, k=8", 2)}
-    scaled = rows[("IVF-PQ, filled to scale, k=8", 2)]
+    scaled_rows = {(f"IVF-PQ, filled to scale, k=8, rescore={r}", n) for r in (5, 50) for n in (1, 2)}
+    assert set(rows) == {("exact", None), ("IVF-PQ, real catalogue", 1), ("IVF-PQ, real catalogue", 2), *scaled_rows}
+    scaled = rows[("IVF-PQ, filled to scale, k=8, rescore=50", 2)]
     assert scaled["windows"] == 1440 and scaled["hours"] == pytest.approx(0.1)
-    # 16 code bytes and an 8-byte id per window (14,400 an hour), plus codebooks and centroids
+    # 16 code bytes (32 × 4 or 16 × 8 bits) and an 8-byte id per window (14,400 an hour), plus codebooks
     assert scaled["mb_per_hour"] >= 24 * 14400 / 1e6
     assert all(0.0 <= r["top1"] <= 1.0 and r["latency_ms"] > 0 for r in result["rows"])
     assert "| exact |" in done.stdout and (out / "scale.md").is_file()
