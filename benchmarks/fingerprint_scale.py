@@ -163,7 +163,8 @@ def _fill(index: Any, real: int, target: int, rng: np.random.Generator) -> None:
 
     ivf = faiss.extract_index_ivf(index)
     ivf.make_direct_map(False)  # entries added past the index's back: a direct map made before would be stale
-    packer = ivf.get_CodePacker() if isinstance(ivf, faiss.IndexIVFFastScan) else None
+    # (extract_index_ivf hands back the IndexIVF base class: ask the index itself whether its lists are packed)
+    packer = ivf.get_CodePacker() if isinstance(index, faiss.IndexIVFFastScan) else None
     sizes = np.array([ivf.invlists.list_size(i) for i in range(ivf.nlist)], np.int64)
     extra = target - real
     shares = np.floor(sizes / sizes.sum() * extra).astype(np.int64)
@@ -180,6 +181,24 @@ def _fill(index: Any, real: int, target: int, rng: np.random.Generator) -> None:
         _add_codes(ivf, packer, i, ids[first: first + n], codes)
         first += n
     index.ntotal = target
+    _check_fill(ivf, packer, real, sizes, rng)
+
+
+def _check_fill(ivf: Any, packer: Any, real: int, sizes: np.ndarray, rng: np.random.Generator) -> None:
+    """Read back a few filled lists: every synthetic entry's code byte must be one of the list's real entries' bytes
+    at that position (a layout mistake — packed fast-scan blocks read as flat codes — breaks this, and would fill
+    the index with vectors that sit nowhere near the music, making the scale figures meaningless)."""
+    import faiss
+
+    for i in rng.choice(np.flatnonzero(sizes), size=min(16, int(np.count_nonzero(sizes))), replace=False):
+        n = ivf.invlists.list_size(int(i))
+        codes = _list_codes(ivf, packer, int(i), n)
+        ids = faiss.rev_swig_ptr(ivf.invlists.get_ids(int(i)), n)
+        is_real = np.asarray(ids) < real
+        for byte in range(codes.shape[1]):
+            if not np.isin(codes[~is_real, byte], codes[is_real, byte]).all():
+                raise RuntimeError(f"list {i}: synthetic codes are not made of the list's real sub-codes (byte "
+                                   f"{byte}); the fill misread the list layout")
 
 
 def _size_bytes(index: Any) -> int:
