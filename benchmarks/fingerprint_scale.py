@@ -136,7 +136,8 @@ def _list_codes(ivf: Any, packer: Any, i: int, have: int) -> np.ndarray:
         return faiss.rev_swig_ptr(ivf.invlists.get_codes(i), have * ivf.code_size).reshape(have, -1).copy()
     blocks = -(-have // packer.nvec)
     raw = faiss.rev_swig_ptr(ivf.invlists.get_codes(i), blocks * packer.block_size).reshape(blocks, -1).copy()
-    return np.stack([packer.unpack_1(raw, j) for j in range(have)])
+    # one block at a time: faiss's unpack_1 wrapper refuses offsets past one block's worth of a multi-block array
+    return np.stack([packer.unpack_1(raw[j // packer.nvec][None], j % packer.nvec) for j in range(have)])
 
 
 def _add_codes(ivf: Any, packer: Any, i: int, ids: np.ndarray, codes: np.ndarray) -> None:
