@@ -17,7 +17,9 @@ Nobody has 10,000 h of real music here, so the benchmark builds the big index fr
    real catalogue's would be: the scan costs what it would). The synthetic windows form synthetic tracks of
    ``--track-s`` seconds whose neighbouring windows are unrelated, so they add scan cost and chance hits but
    not time-consistent lookalikes: the Top-1 at scale is an upper bound on what a real 10,000 h catalogue would
-   give, the latency is what it would cost.
+   give, the latency is what it would cost. The rescoring copy (``--rescore-m`` bytes a window, as
+   ``fingerprint_index`` builds it) gets each synthetic window's decoded search code, encoded again, so both
+   copies of a window agree as they would in a real index.
 
 Latency is in-process and one-threaded (FAISS and the encoder on one thread), a query's whole ``rank`` (embed +
 search + votes + rescoring), with the embedding alone beside it; medians over the queries, per ``--nprobe``.
@@ -66,6 +68,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rescore", type=int, nargs="+", default=[RESCORE],
                    help="(track, alignment) candidates scored on the whole query, at scale (default: %(default)s, "
                         "rank's)")
+    p.add_argument("--rescore-m", type=int, default=32,
+                   help="bytes of the rescoring copy of each window, as fingerprint_index's rescore_m (0: rescore "
+                        "from the search codes; default: %(default)s)")
     p.add_argument("--queries", type=int, default=42, help="queries (default: %(default)s)")
     p.add_argument("--seconds", type=float, default=5.0, help="query length (default: %(default)s)")
     p.add_argument("--snr", type=int, default=0, help="crowd SNR of the queries, dB (default: %(default)s)")
@@ -155,11 +160,13 @@ def _add_codes(ivf: Any, packer: Any, i: int, ids: np.ndarray, codes: np.ndarray
     ivf.invlists.add_entries(i, len(ids), faiss.swig_ptr(np.ascontiguousarray(ids)), faiss.swig_ptr(codes))
 
 
-def _fill(index: Any, real: int, target: int, rng: np.random.Generator) -> None:
+def _fill(index: Any, real: int, target: int, rng: np.random.Generator, store: Any = None) -> None:
     """Add ``target − real`` synthetic entries (ids ``real …``, in a random order over the lists) whose codes mix
-    the sub-codes of random real entries of the same list."""
+    the sub-codes of random real entries of the same list; a rescoring ``store`` gets each entry's decoded vector
+    (the list's centroid plus its residual), encoded again, at its row."""
     import faiss
 
+    from soundsafe.fingerprint.index import stored_codes
     from soundsafe.progress import progress
 
     ivf = faiss.extract_index_ivf(index)
@@ -171,6 +178,10 @@ def _fill(index: Any, real: int, target: int, rng: np.random.Generator) -> None:
     shares = np.floor(sizes / sizes.sum() * extra).astype(np.int64)
     shares[np.argsort(-sizes)[: extra - int(shares.sum())]] += 1  # the remainder to the biggest lists
     ids = rng.permutation(np.arange(real, target, dtype=np.int64))
+    if store is not None:  # one allocation for all rows, written in place list by list
+        store.codes.resize(target * store.code_size)
+        store.ntotal = target
+        rows = stored_codes(store)
     first = 0
     for i in progress(range(ivf.nlist), desc="fill to scale", unit="list"):
         n, have = int(shares[i]), int(sizes[i])
@@ -180,6 +191,11 @@ def _fill(index: Any, real: int, target: int, rng: np.random.Generator) -> None:
         pick = rng.integers(have, size=(n, codes_real.shape[1]))  # per byte: 2 sub-codes at 4 bits, 1 at 8
         codes = np.ascontiguousarray(codes_real[pick, np.arange(pick.shape[1])])
         _add_codes(ivf, packer, i, ids[first: first + n], codes)
+        if store is not None:
+            vectors = index.pq.decode(codes)  # (the IndexIVF base class extract_index_ivf gives has no pq)
+            if ivf.by_residual:
+                vectors += ivf.quantizer.reconstruct(int(i))
+            rows[ids[first: first + n]] = store.sa_encode(np.ascontiguousarray(vectors, np.float32))
         first += n
     index.ntotal = target
     _check_fill(ivf, packer, real, sizes, rng)
@@ -202,13 +218,17 @@ def _check_fill(ivf: Any, packer: Any, real: int, sizes: np.ndarray, rng: np.ran
                                    f"{byte}); the fill misread the list layout")
 
 
-def _size_bytes(index: Any) -> int:
-    """Bytes of the inverted lists (codes and ids) plus the coarse quantizer and the PQ codebooks."""
+def _size_bytes(index: Any, store: Any = None) -> int:
+    """Bytes of the inverted lists (codes and ids) plus the coarse quantizer and the PQ codebooks, and of the
+    rescoring ``store``'s codes and codebooks."""
     import faiss
 
     ivf = faiss.extract_index_ivf(index)
     entries = sum(ivf.invlists.list_size(i) for i in range(ivf.nlist))
-    return int(entries * (ivf.code_size + 8) + ivf.nlist * ivf.d * 4 + index.pq.centroids.size() * 4)
+    size = entries * (ivf.code_size + 8) + ivf.nlist * ivf.d * 4 + index.pq.centroids.size() * 4
+    if store is not None:
+        size += store.ntotal * store.code_size + store.pq.centroids.size() * 4
+    return int(size)
 
 
 def _evaluate(fp_index: Any, encoder: Any, queries: list[tuple[str, np.ndarray, int]], k: int = NEIGHBOURS,
@@ -251,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from soundsafe.fingerprint.data import load_tracks
     from soundsafe.fingerprint.encoders import choose_encoder, encoder_id, load_any_encoder
-    from soundsafe.fingerprint.index import FingerprintIndex, embed_catalog
+    from soundsafe.fingerprint.index import FingerprintIndex, embed_catalog, rescore_store
 
     manifest = Path(args.manifest)
     if not manifest.is_file():
@@ -280,16 +300,17 @@ def main(argv: list[str] | None = None) -> int:
     print(_table({**head, "rows": rows}), file=sys.stderr)
 
     index = _ivfpq(vectors, args.nlist, args.m, args.nbits, rng)
-    kind = f"ivfpq(nlist={args.nlist}, m={args.m}, nbits={args.nbits})"
-    fp = FingerprintIndex(index, owner, offset, catalog, HOP_S, kind, encoder_id(encoder))
+    store = rescore_store(vectors, args.rescore_m) if args.rescore_m else None
+    kind = f"ivfpq(nlist={args.nlist}, m={args.m}, nbits={args.nbits}, rescore_m={args.rescore_m})"
+    fp = FingerprintIndex(index, owner, offset, catalog, HOP_S, kind, encoder_id(encoder), store)
     for nprobe in args.nprobe:
         index.nprobe = nprobe
         rows.append({"index": "IVF-PQ, real catalogue", "windows": len(vectors), "hours": real_hours,
                      "nprobe": nprobe, **_evaluate(fp, encoder, queries),
-                     "mb_per_hour": _size_bytes(index) / real_hours / 1e6})
+                     "mb_per_hour": _size_bytes(index, store) / real_hours / 1e6})
 
     target = max(len(vectors), round(args.hours * 3600 / HOP_S))
-    _fill(index, len(vectors), target, rng)
+    _fill(index, len(vectors), target, rng, store)
     per_track = max(1, round(args.track_s / HOP_S))
     synthetic = np.arange(target - len(vectors), dtype=np.int64)
     big_owner = np.concatenate([owner, (len(tracks) + synthetic // per_track).astype(np.int32)])
@@ -297,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     del synthetic
     synth_tracks = int(big_owner[-1]) + 1 - len(tracks)
     big_catalog = catalog + [{"track": f"synthetic-{i}", "title": "", "isrc": ""} for i in range(synth_tracks)]
-    fp = FingerprintIndex(index, big_owner, big_offset, big_catalog, HOP_S, kind, encoder_id(encoder))
+    fp = FingerprintIndex(index, big_owner, big_offset, big_catalog, HOP_S, kind, encoder_id(encoder), store)
     hours = target * HOP_S / 3600
     for k in args.neighbours:
         for rescore in args.rescore:
@@ -305,11 +326,11 @@ def main(argv: list[str] | None = None) -> int:
                 index.nprobe = nprobe
                 rows.append({"index": f"IVF-PQ, filled to scale, k={k}, rescore={rescore}", "windows": target,
                              "hours": hours, "nprobe": nprobe, **_evaluate(fp, encoder, queries, k, rescore),
-                             "mb_per_hour": _size_bytes(index) / hours / 1e6})
+                             "mb_per_hour": _size_bytes(index, store) / hours / 1e6})
                 print(_table({**head, "rows": rows}), file=sys.stderr)
 
-    result = {**head, "nlist": args.nlist, "m": args.m, "nbits": args.nbits, "track_s": args.track_s,
-              "window_table_bytes_per_window": 8, "rows": rows}
+    result = {**head, "nlist": args.nlist, "m": args.m, "nbits": args.nbits, "rescore_m": args.rescore_m,
+              "track_s": args.track_s, "window_table_bytes_per_window": 8, "rows": rows}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "scale.json") as tmp:

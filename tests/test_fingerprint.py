@@ -17,7 +17,7 @@ from soundsafe.fingerprint.chromaprint import ChromaprintCatalog, ChromaprintMis
 from soundsafe.fingerprint.config import FingerprintConfig
 from soundsafe.fingerprint.data import Track, load_tracks
 from soundsafe.fingerprint.evaluate import summarize
-from soundsafe.fingerprint.index import FingerprintIndex
+from soundsafe.fingerprint.index import FingerprintIndex, embed_catalog
 from soundsafe.fingerprint.losses import LOSSES, nt_xent
 from soundsafe.fingerprint.model import build_encoder, save_encoder
 from soundsafe.fingerprint.train import TrainSpec, _batch, _degrade
@@ -110,8 +110,35 @@ def test_ivfpq_index_for_large_catalogs(tracks: list[Track], encoder) -> None:
     for target in (1, 2, 5):
         excerpt = tracks[target].audio[SR: 4 * SR]
         assert index.rank(encoder, excerpt)[0].track_id == tracks[target].track_id
-    # the rescoring reads stored vectors by id through the direct map (reconstruct_n scans every list)
-    assert np.array_equal(index._rows(np.arange(3, 8)), index.index.reconstruct_n(3, 5))
+    # the rescoring decodes rows of its finer copy, in index row order
+    assert index.rescore_store is not None and "rescore pq32" in index.kind
+    assert np.allclose(index._rows(np.arange(3, 8)), index.rescore_store.reconstruct_n(3, 5), atol=1e-6)
+    # without one it reads the index's own codes by id through the direct map (reconstruct_n scans every list)
+    own = FingerprintIndex(index.index, index.window_track, index.window_offset, index.tracks, index.hop_s,
+                           index.kind, index.encoder)
+    assert np.array_equal(own._rows(np.arange(3, 8)), index.index.reconstruct_n(3, 5))
+
+
+def test_rescoring_copy_is_saved_and_checked_against_the_index(tracks: list[Track], encoder, tmp_path: Path) -> None:
+    import faiss
+
+    index = FingerprintIndex.build(encoder, tracks, hop_s=0.25, exact_max_windows=0, nlist=2, m=32, nbits=4,
+                                   nprobe=2, rescore_m=16)
+    size = index.save(tmp_path / "ix")
+    assert size == sum((tmp_path / "ix" / f).stat().st_size for f in ("index.faiss", "rescore.faiss"))
+    loaded = FingerprintIndex.load(tmp_path / "ix")
+    rows = np.array([0, 7, 3, 7])
+    assert np.array_equal(loaded._rows(rows), index._rows(rows))
+    # finer than the search codes: closer to the true embeddings than the fast-scan reconstruction
+    vectors, _, _ = embed_catalog(encoder, tracks, 0.25)
+    own = np.asarray(index.index.reconstruct_n(0, len(vectors)))
+    assert (np.linalg.norm(index._rows(np.arange(len(vectors))) - vectors, axis=1).mean()
+            < np.linalg.norm(own - vectors, axis=1).mean())
+    store = loaded.rescore_store
+    store.add(np.zeros((1, store.d), np.float32))  # a copy from another build: one window more
+    faiss.write_index(store, str(tmp_path / "ix" / "rescore.faiss"))
+    with pytest.raises(ValueError, match="mixes two builds"):
+        FingerprintIndex.load(tmp_path / "ix")
 
 
 def test_chromaprint_matcher_finds_a_clean_excerpt(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -47,8 +47,21 @@ def test_fill_makes_synthetic_codes_from_each_lists_real_sub_codes(nbits: int) -
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((40_000, 128)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    import faiss
+
+    from soundsafe.fingerprint.index import rescore_store
+
     index = fingerprint_scale._ivfpq(vectors, 2, 128 // nbits, nbits, rng)
-    fingerprint_scale._fill(index, len(vectors), 2 * len(vectors), rng)
-    assert index.ntotal == 80_000
+    store = rescore_store(vectors, 32)
+    fingerprint_scale._fill(index, len(vectors), 2 * len(vectors), rng, store)
+    assert index.ntotal == store.ntotal == 80_000
     found = index.search(vectors[:50], 4)[1]
     assert (found >= len(vectors)).any()  # synthetic entries are scanned and can be returned
+    # each synthetic row of the rescoring copy is that row's search code decoded: nearer it than any other row's
+    faiss.extract_index_ivf(index).make_direct_map()
+    rows = rng.integers(len(vectors), 2 * len(vectors), size=200)
+    searched = np.asarray(index.reconstruct_batch(rows))
+    copied = np.asarray(store.reconstruct_batch(rows))
+    own = np.linalg.norm(copied - searched, axis=1)
+    other = np.linalg.norm(copied - np.roll(searched, 1, axis=0), axis=1)
+    assert (own < 0.5 * other).all()
