@@ -236,6 +236,14 @@ def _identified(track: str) -> Check:
     return check
 
 
+def _nnw(found: bool, owner: int | None = None) -> Check:
+    def check(proc: subprocess.CompletedProcess[str], _: Path) -> None:
+        out = _json(proc)
+        assert out["found"] is found and (owner is None or out["owner"] == owner), out
+        assert found or out["tag_errors"] > 2
+    return check
+
+
 def _ingested(_: subprocess.CompletedProcess[str], box: Path) -> None:
     import pandas as pd
 
@@ -255,6 +263,10 @@ CI_PROFILE = "python -c 'from soundsafe.params import set_profile; set_profile(\
 ONNX_COPY = "python -c 'import shutil; from soundsafe.watermark.default_model import RELEASE_DIR as r; " \
             "shutil.copytree(r / \"onnx\", \"models/onnx\")'"
 INDEX = "soundsafe fingerprint index ~/catalog --out my_index"
+FP_COPY = "python -c 'import os, shutil; from soundsafe.fingerprint.encoders import RELEASE_DIR as r; " \
+          "shutil.copytree(r, \"models/fingerprint\")'"
+NNW_KEYGEN = "soundsafe nnw keygen owner.key --layer body.12.weight"
+NNW_MARK = "soundsafe nnw mark models/fingerprint/model.pt marked.pt --key owner.key --owner 7 --model-id 20261207"
 INGEST = "soundsafe ingest ~/music --out data/my_corpus --metadata ~/music/metadata.csv"
 EVAL_QUICK = ("soundsafe evaluate --audio ~/music --out reports/quick_eval --attacks clean,mp3:128k,aac:64k "
               "--external audiowmark")
@@ -304,6 +316,13 @@ CASES: dict[str, Case] = {
                                                                           before=(INDEX,)),
     "ffmpeg -i concert.mp4 -t 5 -f wav - | soundsafe fingerprint identify - --index my_index":
         Case(check=_identified("track-c.wav"), before=(INDEX,)),
+    "soundsafe nnw layers models/fingerprint/model.pt": Case(check=_has("body.12.weight", "yes"), before=(FP_COPY,)),
+    NNW_KEYGEN: Case(check=_files("owner.key"), remove=("owner.key",)),
+    NNW_MARK: Case(check=_nnw(True, 7), before=(FP_COPY, NNW_KEYGEN), remove=("marked.pt",)),
+    "soundsafe nnw verify marked.pt --key owner.key": Case(check=_nnw(True, 7),
+                                                           before=(FP_COPY, NNW_KEYGEN, NNW_MARK)),
+    "soundsafe nnw verify models/fingerprint/encoder.onnx --key owner.key":
+        Case(rc=1, check=_nnw(False), before=(FP_COPY, NNW_KEYGEN)),
     "soundsafe pipeline kfp compile": Case(check=_all(_has("wrote"), _files("pipelines/soundsafe_training.yaml")),
                                            remove=("pipelines/soundsafe_training.yaml",)),
     "soundsafe pipeline azure render": Case(check=_has("wrote", "pipeline_job")),

@@ -27,6 +27,7 @@ _EPILOG = """examples:
   soundsafe verify marked.wav --isrc USRC17607839 --key-file secret.key
   soundsafe payload inspect meta.json    # the watermark payload: see `soundsafe payload --help`
   soundsafe attack list                  # the attack registry: see `soundsafe attack --help`
+  soundsafe nnw verify marked.pt --key owner.key   # an ownership mark in a model: `soundsafe nnw --help`
   soundsafe evaluate --audio ~/music --out reports/my_eval   # quality, robustness, cost vs baselines
 """
 
@@ -37,7 +38,7 @@ _COMMAND_MODULES = {
     "embed": ("watermark_cmd", "add_watermark_parsers"), "detect": ("watermark_cmd", "add_watermark_parsers"),
     "verify": ("watermark_cmd", "add_watermark_parsers"), "payload": ("payload_cmd", "add_payload_parser"),
     "attack": ("attack_cmd", "add_attack_parser"), "evaluate": ("evaluate_cmd", "add_evaluate_parser"),
-    "fingerprint": ("fingerprint_cmd", "add_fingerprint_parser"),
+    "fingerprint": ("fingerprint_cmd", "add_fingerprint_parser"), "nnw": ("nnw_cmd", "add_nnw_parser"),
 }
 
 
@@ -156,6 +157,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from soundsafe.cli.fingerprint_cmd import run_fingerprint
 
         return run_fingerprint(args)
+    if args.command == "nnw":
+        from soundsafe.cli.nnw_cmd import run_nnw
+
+        return run_nnw(args)
     if args.command == "evaluate":
         from soundsafe.cli.evaluate_cmd import run_evaluate
 
