@@ -1,7 +1,8 @@
 """The SoundSafe training pipeline for Kubeflow Pipelines (kfp v2), built from the step registry.
 
 corpus → validate → core → variable → hierarchical → loss_finetune → realtime → export, evaluate → (gate) →
-register; and beside the watermark, validate → fingerprint_train → fingerprint_index → fingerprint_evaluate.
+register; and beside the watermark, validate → fingerprint_train → fingerprint_index → fingerprint_evaluate, and
+fingerprint_train → nnw_mark → nnw_evaluate (the ownership mark in the encoder).
 ``register`` runs only when the release gate passes (``dsl.If`` on ``params.yaml: register.gate``). Artifacts flow
 between the tasks (Dataset, Model, Metrics, HTML); each task gets its hardware class's resources, accelerator,
 node selector and tolerations from ``params.yaml: kubeflow``; training tasks retry with exponential backoff.
@@ -20,6 +21,7 @@ from components.corpus import corpus
 from components.evaluate import evaluate
 from components.export import export
 from components.fingerprint import fingerprint_evaluate, fingerprint_index, fingerprint_train
+from components.nnw import nnw_evaluate, nnw_mark
 from components.register import register, release_gate
 from components.train_phase import train_phase
 from components.validate import validate
@@ -80,6 +82,10 @@ def build_pipeline(settings: Mapping[str, Any]) -> Any:
         _hardware(fingerprint_evaluate(params=params, profile=profile, corpus=c.outputs["corpus"],
                                        data=v.outputs["validated"], model=ft.outputs["model"],
                                        index=fi.outputs["index"]), "fingerprint_evaluate", settings)
+        nm = _hardware(nnw_mark(params=params, profile=profile, corpus=c.outputs["corpus"], data=v.outputs["validated"],
+                                model=ft.outputs["model"]), "nnw_mark", settings)
+        _hardware(nnw_evaluate(params=params, profile=profile, corpus=c.outputs["corpus"], data=v.outputs["validated"],
+                               model=ft.outputs["model"], marked=nm.outputs["marked"]), "nnw_evaluate", settings)
         gate = release_gate(params=params, profile=profile, evaluation=e.outputs["metrics"])
         gate.set_display_name("release_gate").set_caching_options(False)
         with dsl.If(gate.output == True, name="evaluation-passed"):  # noqa: E712 (a pipeline expression)

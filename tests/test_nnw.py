@@ -11,6 +11,7 @@ import pytest
 
 from soundsafe.cli.main import main
 from soundsafe.nnw import attacks
+from soundsafe.nnw.evaluate import binomial_pmf, paired_difference
 from soundsafe.nnw.key import PAYLOAD_BITS, NnwKey, false_positive_rate, pack_payload, unpack_payload
 from soundsafe.nnw.weights import load_state
 from soundsafe.nnw.whitebox import insert, projections, verify, verify_state
@@ -179,3 +180,38 @@ def test_cli_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "no model file" in capsys.readouterr().err
     assert main(["nnw", "verify", str(RELEASE), "--key", str(tmp_path / "none.key")]) == 1
     assert "keygen" in capsys.readouterr().err
+
+
+def test_regulariser_alone_writes_the_mark_during_training() -> None:
+    """Uchida-style embedding: a few hundred optimizer steps on the hinge alone, from a random init, make the
+    layer carry the payload at the margin; the reader then finds it."""
+    import torch
+
+    from soundsafe.nnw.regularizer import mark_penalty
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(16, 32, 3))
+    key = _key(9, layer="0.weight", margin=1.0)
+    payload = pack_payload(31337, 4, key)
+    penalty = mark_penalty(model, key, payload)
+    assert not verify(model[0].weight.detach().numpy(), key).found
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(300):
+        loss = penalty(model)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert float(penalty(model).detach()) == 0.0
+    result = verify(model[0].weight.detach().numpy(), key)
+    assert result.found and (result.owner, result.model) == (31337, 4) and result.strength >= 1.0
+    with pytest.raises(KeyError, match="no parameter"):
+        mark_penalty(model, _key(layer="nope"), payload)
+
+
+def test_paired_difference_and_the_binomial_reference() -> None:
+    a, b = np.array([1, 1, 0, 1] * 50), np.array([1, 0, 0, 1] * 50)
+    delta, half = paired_difference(a, b)
+    assert delta == pytest.approx(0.25) and 0.05 < half < 0.07
+    assert paired_difference(a, a) == (0.0, 0.0)
+    pmf = binomial_pmf()
+    assert pmf.sum() == pytest.approx(1.0) and pmf[:3].sum() == pytest.approx(529 / 2**32)

@@ -68,6 +68,12 @@ def test_ci_pipeline_runs_caches_and_reruns_only_what_changed(project: Path) -> 
     assert 0.0 <= fingerprint["soundsafe.snr-5.len3.top1"] <= 1.0 and "chromaprint.snr5.len3.mrr" in fingerprint
     assert (project / "reports/fingerprint/top1_vs_snr.png").stat().st_size > 10_000
     assert (project / "models/fingerprint/encoder.int8.onnx").is_file()
+    marked = json.loads((project / "reports/nnw/mark/metrics.json").read_text())
+    assert marked["found_pt"] == marked["found_onnx"] == marked["found_int8_onnx"] == 1
+    nnw = json.loads((project / "reports/nnw/metrics.json").read_text())
+    assert nnw["payload_bits"] >= 64 and nnw["unmarked_found"] == 0 and nnw["bit_errors.l1_0.5"] == 0
+    assert "## False positives" in (project / "reports/nnw/summary.md").read_text()
+    assert (project / "reports/nnw/robustness.png").stat().st_size > 10_000
     registered = json.loads((project / "reports/register/metrics.json").read_text())
     assert registered["version"] == 1 and registered["gate_passed"] == 1  # the ci gate's bounds
     assert registered["onnx_version"] == 1 and registered["onnx_gate_passed"] == 1
@@ -92,7 +98,8 @@ def test_ci_pipeline_runs_caches_and_reruns_only_what_changed(project: Path) -> 
     children = runs[runs["tags.mlflow.parentRunId"] == first_parent]
     assert sorted(children["tags.mlflow.runName"]) == sorted(["corpus", "validate", *phases, "export", "evaluate",
                                                                   "fingerprint_train", "fingerprint_index",
-                                                                  "fingerprint_evaluate", "register"])
+                                                                  "fingerprint_evaluate", "nnw_mark", "nnw_evaluate",
+                                                                  "register"])
     assert set(children["status"]) == {"FINISHED"}
     assert float(children[children["tags.mlflow.runName"] == "corpus"]["metrics.tracks"].iloc[0]) == 8
     evaluate_run = children[children["tags.mlflow.runName"] == "evaluate"]["run_id"].iloc[0]

@@ -353,6 +353,8 @@ USAGE: dict[str, Usage] = {
         Usage((("verify",),)),
     "soundsafe fingerprint index DIR [--out IDX] [--model M] | identify FILE|- [--index IDX] [--threshold T]":
         Usage((("fingerprint", "index"), ("fingerprint", "identify"))),
+    "soundsafe nnw keygen KEY --layer L | layers M | mark M OUT --key F --owner N --model-id N | verify M --key F":
+        Usage(tuple(("nnw", a) for a in ("keygen", "layers", "mark", "verify"))),
     "soundsafe evaluate --audio DIR --out DIR [--model M] [--attacks SET] [--baselines echo,tse] [--external NAME]":
         Usage((("evaluate",),)),
 }

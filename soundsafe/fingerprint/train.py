@@ -116,8 +116,12 @@ def retrieval_top1(encoder: FingerprintEncoder, tracks: list[Track], queries: in
 
 
 def train_encoder(spec: TrainSpec, config: FingerprintConfig, manifest: Path, out_dir: Path,
-                  log: Callable[[dict[str, float], int], None] | None = None) -> dict[str, float]:
-    """Train; ``out_dir/model.pt`` is the best encoder by validation top-1. Returns the training metrics."""
+                  log: Callable[[dict[str, float], int], None] | None = None,
+                  init: FingerprintEncoder | None = None,
+                  penalty: Callable[[FingerprintEncoder], torch.Tensor] | None = None) -> dict[str, float]:
+    """Train; ``out_dir/model.pt`` is the best encoder by validation top-1. Returns the training metrics.
+    ``init``: fine-tune this encoder (its config wins) instead of a fresh one; ``penalty``: a term added to the
+    loss (e.g. the ownership mark's regulariser)."""
     torch.manual_seed(spec.seed)
     rng = np.random.default_rng(spec.seed)
     generator = torch.Generator().manual_seed(spec.seed)
@@ -126,7 +130,7 @@ def train_encoder(spec: TrainSpec, config: FingerprintConfig, manifest: Path, ou
     if len(train) < 2:
         raise ValueError(f"{manifest}: fingerprint training needs ≥ 2 training tracks, found {len(train)}")
     neighbours = nearest_tracks(descriptors(train, config.sample_rate), k=spec.batch)
-    encoder = build_encoder(config)
+    encoder = build_encoder(config) if init is None else init.train()
     optimizer = torch.optim.Adam(encoder.parameters(), lr=spec.lr)
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=spec.steps)
                  if spec.schedule == "cosine" else None)
@@ -140,6 +144,8 @@ def train_encoder(spec: TrainSpec, config: FingerprintConfig, manifest: Path, ou
         degraded = _degrade(shifted, config.sample_rate, spec.groups, generator)
         z = encoder(torch.stack([clean, degraded], dim=1).reshape(-1, clean.shape[1]))  # rows 2i, 2i+1: a pair
         loss = loss_fn(z, labels.repeat_interleave(2), **kwargs)
+        if penalty is not None:
+            loss = loss + penalty(encoder)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -22,13 +22,14 @@ import numpy as np
 
 from soundsafe.atomic import atomic_path
 
-__all__ = ["FIELD_BITS", "PAYLOAD_BITS", "TAG_BITS", "TAG_ERRORS", "NnwKey", "false_positive_rate", "pack_payload",
-           "unpack_payload"]
+__all__ = ["FIELD_BITS", "KEY_ENV", "PAYLOAD_BITS", "TAG_BITS", "TAG_ERRORS", "NnwKey", "false_positive_rate",
+           "pack_payload", "pipeline_key", "unpack_payload"]
 
 FIELD_BITS = 32  # owner ID and model ID, each
 TAG_BITS = 32
 PAYLOAD_BITS = 2 * FIELD_BITS + TAG_BITS
 TAG_ERRORS = 2  # tag bits allowed wrong for "mark found"
+KEY_ENV = "SOUNDSAFE_NNW_KEY"  # the pipeline's key file, when set (else a public demo key)
 
 
 @dataclass(frozen=True)
@@ -100,3 +101,14 @@ def unpack_payload(bits: np.ndarray) -> tuple[int, int, np.ndarray]:
 def false_positive_rate(errors: int = TAG_ERRORS, bits: int = TAG_BITS) -> float:
     """P(an unmarked model's fair-coin tag reads back with ≤ ``errors`` errors)."""
     return sum(math.comb(bits, e) for e in range(errors + 1)) / 2**bits
+
+
+def pipeline_key(layer: str, margin: float, seed: int) -> tuple[NnwKey, str]:
+    """The key the pipeline's ``nnw_mark``/``nnw_evaluate`` steps use, and where it came from: the key file named
+    by ``$SOUNDSAFE_NNW_KEY`` ("env"), else a *demo* key derived from ``seed`` ("demo": anyone can rebuild it, so
+    it proves nothing; fine for measuring, never for a shipped model)."""
+    path = os.environ.get(KEY_ENV)
+    if path:
+        return NnwKey.load(path), "env"
+    secret = hashlib.sha256(f"soundsafe-demo-nnw-key:{seed}".encode()).hexdigest()
+    return NnwKey(secret, layer, margin), "demo"

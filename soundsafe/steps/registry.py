@@ -158,6 +158,31 @@ STEPS: tuple[Step, ...] = (
         plots=(("reports/fingerprint/retrieval.csv", "snr_db", "top1"),),
     ),
     Step(
+        name="nnw_mark",
+        description="Mark the fingerprint encoder with the owner's key (white-box: a keyed projection of one "
+                    "layer's weights, closed form + a short fine-tune with the mark's regulariser); export ONNX.",
+        entry="soundsafe.nnw.step:run_mark",
+        hardware="t4",
+        params=("nnw", "fingerprint_train"),
+        deps=("data/corpus", "data/validated", "models/fingerprint"),
+        outs=("models/nnw",),
+        code=("soundsafe/nnw", "soundsafe/fingerprint"),
+        metrics="reports/nnw/mark/metrics.json",
+    ),
+    Step(
+        name="nnw_evaluate",
+        description="MPAI-NNW evaluation of the mark: task quality marked vs unmarked, bit errors per weight "
+                    "modification, false positives over unmarked models, cost.",
+        entry="soundsafe.nnw.step:run_evaluate",
+        hardware="cpu",
+        params=("nnw", "nnw_evaluate", "fingerprint_train"),
+        deps=("data/corpus", "data/validated", "models/fingerprint", "models/nnw"),
+        code=("soundsafe/nnw", "soundsafe/fingerprint"),
+        metrics="reports/nnw/metrics.json",
+        reports=("reports/nnw/summary.md", "reports/nnw/robustness.png", "reports/nnw/unmarked_tag_errors.png"),
+        plots=(("reports/nnw/robustness.csv", "strength", "ber"),),
+    ),
+    Step(
         name="register",
         description="Register the torch and ONNX models in the MLflow model registry with lineage; move the "
                     "champion alias only when the evaluation passes the gate.",
