@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import stat
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -69,11 +70,11 @@ def test_mark_reads_back_and_changes_the_layer_little() -> None:
 
 
 def test_unmarked_layers_read_as_fair_coins_and_are_not_found() -> None:
-    """Over 300 keys on unmarked layers the projections are ~N(0, 1) and no tag reads within 2 errors."""
+    """Over 100 keys on unmarked layers the projections are ~N(0, 1) and no tag reads within 2 errors."""
     w = _weights(3)
-    p = np.concatenate([projections(w, _key(i)) for i in range(300)])
+    p = np.concatenate([projections(w, _key(i)) for i in range(100)])
     assert abs(p.mean()) < 0.05 and 0.9 < p.std() < 1.1
-    assert not any(verify(_weights(s), _key(1000 + s)).found for s in range(300))
+    assert not any(verify(_weights(s), _key(1000 + s)).found for s in range(100))
 
 
 def test_another_keys_mark_is_not_this_keys() -> None:
@@ -215,3 +216,85 @@ def test_paired_difference_and_the_binomial_reference() -> None:
     assert paired_difference(a, a) == (0.0, 0.0)
     pmf = binomial_pmf()
     assert pmf.sum() == pytest.approx(1.0) and pmf[:3].sum() == pytest.approx(529 / 2**32)
+
+
+def _tiny_encoder(seed: int = 0) -> Any:
+    import torch
+
+    from soundsafe.fingerprint.config import FingerprintConfig
+    from soundsafe.fingerprint.model import build_encoder
+
+    torch.manual_seed(seed)
+    return build_encoder(FingerprintConfig(window_seconds=0.5, channels=(8, 16), dim=128)).eval()
+
+
+def test_trigger_set_is_keyed_and_unmarked_models_read_fair_coins() -> None:
+    import torch
+
+    from soundsafe.nnw import blackbox
+
+    a, b = blackbox.triggers(_key(1), 8000, 16000), blackbox.triggers(_key(2), 8000, 16000)
+    assert a.shape == (PAYLOAD_BITS, 8000) and np.array_equal(a, blackbox.triggers(_key(1), 8000, 16000))
+    assert not np.allclose(a, b) and np.allclose(np.sqrt((a**2).mean(axis=1)), 0.1, rtol=0.01)
+    encoder = _tiny_encoder()
+
+    def embed(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return encoder(torch.from_numpy(x)).numpy()
+
+    z = np.concatenate([blackbox.projections(embed, _key(i), 8000, 16000) for i in range(10)])
+    assert abs(z.mean()) < 0.1 and 0.8 < z.std() < 1.2
+    assert not any(blackbox.verify(embed, _key(100 + i), 8000, 16000).found for i in range(10))
+
+
+def test_trigger_penalty_writes_a_mark_read_through_the_outputs_only() -> None:
+    import torch
+
+    from soundsafe.nnw import blackbox
+
+    encoder, key = _tiny_encoder(1), _key(3, margin=1.5)
+    payload = pack_payload(2026, 12, key)
+    penalty = blackbox.trigger_penalty(key, payload, 8000, 16000, 128)
+    optimizer = torch.optim.Adam(encoder.parameters(), lr=1e-2)
+    encoder.train()
+    for _ in range(60):
+        loss = penalty(encoder)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    encoder.eval()
+    assert encoder.training is False
+
+    def embed(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return encoder(torch.from_numpy(x)).numpy()
+
+    result = blackbox.verify(embed, key, 8000, 16000)
+    assert result.found and (result.owner, result.model, result.tag_errors) == (2026, 12, 0)
+    assert not blackbox.verify(embed, _key(4), 8000, 16000).found
+
+
+def test_pipeline_key_is_the_env_file_or_a_labelled_demo_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from soundsafe.nnw.key import KEY_ENV, pipeline_key
+
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    demo, source = pipeline_key("body.12.weight", 1.5, seed=3)
+    assert source == "demo" and demo == pipeline_key("body.12.weight", 1.5, seed=3)[0]
+    assert demo != pipeline_key("body.12.weight", 1.5, seed=4)[0]
+    mine = NnwKey.generate("head.weight", 2.0)
+    mine.save(tmp_path / "owner.key")
+    monkeypatch.setenv(KEY_ENV, str(tmp_path / "owner.key"))
+    assert pipeline_key("body.12.weight", 1.5, seed=3) == (mine, "env")
+
+
+def test_step_params_are_checked() -> None:
+    from soundsafe.nnw.evaluate import EvalSpec
+    from soundsafe.nnw.step import MarkSpec
+
+    with pytest.raises(ValueError, match="finetune_steps > 0"):
+        MarkSpec.from_params({"blackbox": True, "finetune_steps": 0})
+    assert MarkSpec.from_params({"blackbox": False, "finetune_steps": 0}).finetune_steps == 0
+    with pytest.raises(ValueError, match="unknown keys"):
+        MarkSpec.from_params({"layr": "x"})
+    with pytest.raises(ValueError, match="unknown keys"):
+        EvalSpec.from_params({"querys": 3})

@@ -25,13 +25,13 @@ from soundsafe.attacks import apply_training_attack
 from soundsafe.fingerprint.config import FingerprintConfig
 from soundsafe.fingerprint.data import Track, random_window
 from soundsafe.fingerprint.model import FingerprintEncoder, build_encoder
-from soundsafe.nnw import attacks
+from soundsafe.nnw import attacks, blackbox
 from soundsafe.nnw.key import PAYLOAD_BITS, TAG_BITS, NnwKey, pack_payload
 from soundsafe.nnw.whitebox import insert, projections, verify
 
 __all__ = ["EvalSpec", "QualityBench", "Variant", "binomial_pmf", "detector_bytes", "distill", "encoder_from_state",
-           "mark_variants", "modifications", "paired_difference", "random_key", "read", "state_of", "timed",
-           "torch_embed", "unmarked_distribution"]
+           "mark_variants", "modifications", "paired_difference", "random_key", "read", "read_blackbox", "state_of",
+           "timed", "torch_embed", "unmarked_blackbox", "unmarked_distribution"]
 
 State = dict[str, np.ndarray]
 Embed = Callable[[np.ndarray], np.ndarray]
@@ -143,6 +143,36 @@ def read(state: State, variant: Variant) -> dict[str, float]:
     result = verify(weight, variant.key)
     return {"bit_errors": float((bits != variant.payload).sum()), "tag_errors": float(result.tag_errors),
             "found": float(result.found), "weakest_tag_bit": result.strength}
+
+
+def read_blackbox(embed: Embed, variant: Variant, config: FingerprintConfig) -> dict[str, float]:
+    """The black-box payload read through ``embed``: bit errors, tag errors, found, weakest tag bit."""
+    p = blackbox.projections(embed, variant.key, config.window_samples, config.sample_rate)
+    result = blackbox.verify(embed, variant.key, config.window_samples, config.sample_rate)
+    return {"bb_bit_errors": float(((p > 0).astype(np.uint8) != variant.payload).sum()),
+            "bb_tag_errors": float(result.tag_errors), "bb_found": float(result.found),
+            "bb_weakest_tag_bit": result.strength}
+
+
+def unmarked_blackbox(config: FingerprintConfig, unmarked: Embed, marked: Embed, key: NnwKey, spec: EvalSpec
+                      ) -> dict[str, np.ndarray]:
+    """The black-box statistic where the key's trigger mark is not: random-init encoders under the key, the
+    unmarked and the marked encoder under wrong keys (at most 200 of them: each costs 96 forward windows)."""
+    n, sr = config.window_samples, config.sample_rate
+    rng = np.random.default_rng(spec.seed + 29)
+    errors: dict[str, list[int]] = {"random-init seeds": [], "wrong keys (unmarked)": [], "wrong keys (marked)": []}
+    z: list[np.ndarray] = []
+    for seed in range(spec.unmarked_seeds):
+        torch.manual_seed(20_000 + seed)
+        embed = torch_embed(build_encoder(config).eval())
+        errors["random-init seeds"].append(blackbox.verify(embed, key, n, sr).tag_errors)
+        z.append(blackbox.projections(embed, key, n, sr))
+    for _ in range(min(spec.wrong_keys, 200)):
+        k = random_key(rng, key.layer, key.margin)
+        errors["wrong keys (unmarked)"].append(blackbox.verify(unmarked, k, n, sr).tag_errors)
+        z.append(blackbox.projections(unmarked, k, n, sr))
+        errors["wrong keys (marked)"].append(blackbox.verify(marked, k, n, sr).tag_errors)
+    return {**{g: np.array(e) for g, e in errors.items()}, "z": np.concatenate(z) if z else np.zeros(0)}
 
 
 def modifications(spec: EvalSpec) -> Iterator[tuple[str, float, Callable[[State, np.random.Generator], State]]]:

@@ -26,7 +26,7 @@ def mark_penalty(model: nn.Module, key: NnwKey, payload: np.ndarray, weight: flo
     if key.layer not in params:
         raise KeyError(f"the model has no parameter {key.layer!r}; parameters: {', '.join(params)}")
     shape = params[key.layer].shape
-    x = torch.from_numpy(key.projection(int(np.prod(shape))))
+    x = torch.from_numpy(key.projection(int(np.prod(shape))).copy())
     sign = torch.from_numpy(2.0 * payload.astype(np.float32) - 1.0)
     spread = float(np.sqrt(shape[0] / np.prod(shape)))
     target = 1.1 * key.margin  # a little past the margin, so updates after the term goes quiet do not undo it

@@ -12,7 +12,9 @@ import pandas as pd
 
 from soundsafe.atomic import atomic_path, write_text
 from soundsafe.manifest import MANIFEST_NAME
+from soundsafe.nnw import blackbox
 from soundsafe.nnw.evaluate import (
+    Embed,
     EvalSpec,
     QualityBench,
     Variant,
@@ -25,9 +27,11 @@ from soundsafe.nnw.evaluate import (
     paired_difference,
     random_key,
     read,
+    read_blackbox,
     state_of,
     timed,
     torch_embed,
+    unmarked_blackbox,
     unmarked_distribution,
 )
 from soundsafe.nnw.key import PAYLOAD_BITS, TAG_ERRORS, false_positive_rate, pack_payload, pipeline_key
@@ -75,9 +79,17 @@ def evaluate_mark(ctx: StepContext, card: dict[str, Any]) -> dict[str, float]:
     delta, interval = paired_difference(marked_hits, base)
     rows: list[dict[str, Any]] = []
 
-    def row(attack: str, strength: float, state: dict[str, np.ndarray], hits: np.ndarray | None,
-            tpr: float | None, fpr: float | None, trials: int) -> None:
+    with_triggers = bool(card.get("blackbox", False))
+    n, sr = config.window_samples, config.sample_rate
+
+    def row(attack: str, strength: float, state: dict[str, np.ndarray], embed: Embed, tpr: float | None,
+            fpr: float | None, trials: int, bb_fpr: float | None = None, hits: np.ndarray | None = None) -> None:
         r = read(state, marked)
+        if hits is None:
+            hits = bench.hits(embed)
+        if with_triggers:
+            r.update(read_blackbox(embed, marked, config))
+            r["bb_fpr"] = bb_fpr if bb_fpr is not None else float("nan")
         rows.append({"attack": attack, "strength": strength, **r, "ber": r["bit_errors"] / PAYLOAD_BITS,
                      "top1": float(hits.mean()) if hits is not None else float("nan"),
                      "tpr": tpr if tpr is not None else float("nan"),
@@ -87,37 +99,43 @@ def evaluate_mark(ctx: StepContext, card: dict[str, Any]) -> dict[str, float]:
     for attack, strength, modify in progress(grid, desc="nnw robustness", unit="attack"):
         rng = np.random.default_rng(spec.seed)
         attacked = modify(marked.state, rng)
-        hits = marked_hits if attack == "none" else bench.hits(torch_embed(encoder_from_state(config, attacked)))
+        embed = torch_embed(encoder_from_state(config, attacked))
         tpr = float(np.mean([read(modify(v.state, rng), v)["found"] for v in variants]))
-        modified_pool = [modify(u, rng)[layer] for u in pool]
-        fpr = float(np.mean([verify(w, v.key).found for w in modified_pool for v in variants]))
-        row(attack, strength, attacked, hits, tpr, fpr, len(modified_pool) * len(variants))
+        modified_pool = [modify(u, rng) for u in pool]
+        fpr = float(np.mean([verify(u[layer], v.key).found for u in modified_pool for v in variants]))
+        bb_fpr = (float(np.mean([blackbox.verify(torch_embed(encoder_from_state(config, u)), key, n, sr).found
+                                 for u in modified_pool])) if with_triggers else None)
+        row(attack, strength, attacked, embed, tpr, fpr, len(modified_pool) * len(variants), bb_fpr,
+            marked_hits if attack == "none" else None)
 
     # ONNX int8 (static, per-channel weights: the export's own quantizer), through the ONNX file only
     int8 = load_state(models / "encoder.int8.onnx")
     plain_int8 = load_state(ctx.path("models/fingerprint/encoder.int8.onnx"))
     fpr = float(np.mean([verify_state(plain_int8, v.key)[0].found for v in variants]))
+    bb_fpr = float(blackbox.verify(OnnxEncoder(ctx.path("models/fingerprint/encoder.int8.onnx")), key, n, sr).found)
     int8_state = {**marked.state, layer: int8[layer]}
-    row("onnx_int8", 8.0, int8_state, bench.hits(OnnxEncoder(models / "encoder.int8.onnx")),
-        read(int8_state, marked)["found"], fpr, len(variants))
+    row("onnx_int8", 8.0, int8_state, OnnxEncoder(models / "encoder.int8.onnx"), read(int8_state, marked)["found"],
+        fpr, len(variants), bb_fpr)
 
     # fine-tuning on the task without the key, from the marked encoder
     train_params = ctx.params["fingerprint_train"]
+    train_tracks = load_tracks(manifest, ["train"], config.sample_rate)
+    # an epoch: one 1 s window pair per second of training audio
+    epoch_steps = sum(t.audio.size for t in train_tracks) / config.sample_rate / int(train_params["batch"])
     if spec.finetune_steps > 0:
         with tempfile.TemporaryDirectory() as tmp:
             tuned = train_encoder(_finetune_spec(train_params, spec.finetune_steps, float(train_params["lr"])),
                                   config, manifest, Path(tmp), init=copy.deepcopy(marked_encoder))
             tuned_encoder = load_encoder(Path(tmp) / "model.pt")
         state = state_of(tuned_encoder)
-        row("finetune_steps", float(tuned["steps"]), state, bench.hits(torch_embed(tuned_encoder)),
+        row("finetune_steps", float(tuned["steps"]), state, torch_embed(tuned_encoder),
             float(read(state, marked)["found"]), None, 0)
     # distillation into a fresh student through the public interface
     if spec.distill_steps > 0:
-        train_tracks = load_tracks(manifest, ["train"], config.sample_rate)
         student = distill(torch_embed(marked_encoder), config, train_tracks, spec.distill_steps,
                           int(train_params["batch"]), float(train_params["lr"]), spec.seed)
         state = state_of(student)
-        row("distill_steps", float(spec.distill_steps), state, bench.hits(torch_embed(student)),
+        row("distill_steps", float(spec.distill_steps), state, torch_embed(student),
             float(read(state, marked)["found"]), None, 0)
     # overwriting: someone without the key marks the same layer with theirs, at our margin and at twice it
     rng = np.random.default_rng(spec.seed + 1)
@@ -126,21 +144,27 @@ def evaluate_mark(ctx: StepContext, card: dict[str, Any]) -> dict[str, float]:
         def overwrite(state: dict[str, np.ndarray], k=theirs) -> dict[str, np.ndarray]:
             return {**state, layer: insert(state[layer], k, pack_payload(666, 666, k))}
         state = overwrite(marked.state)
-        row("overwrite_margin", key.margin * factor, state,
-            bench.hits(torch_embed(encoder_from_state(config, state))),
+        row("overwrite_margin", key.margin * factor, state, torch_embed(encoder_from_state(config, state)),
             float(np.mean([read(overwrite(v.state), v)["found"] for v in variants])), None, 0)
     robustness = pd.DataFrame(rows)
 
     distribution = unmarked_distribution(config, unmarked, marked, spec)
     z = distribution.pop("z")
-    unmarked_rows = pd.DataFrame([{"group": g, "tag_errors": int(e)} for g, errs in distribution.items()
-                                  for e in errs])
+    unmarked_rows = pd.DataFrame([{"mark": "white-box", "group": g, "tag_errors": int(e)}
+                                  for g, errs in distribution.items() for e in errs])
+    bb_z = np.zeros(0)
+    if with_triggers:
+        bb = unmarked_blackbox(config, torch_embed(unmarked_encoder), torch_embed(marked_encoder), key, spec)
+        bb_z = bb.pop("z")
+        unmarked_rows = pd.concat([unmarked_rows, pd.DataFrame([{"mark": "black-box", "group": g, "tag_errors": int(e)}
+                                                                for g, errs in bb.items() for e in errs])])
 
     weight = unmarked[layer]
     cost = {
         "insert_s": timed(lambda: insert(weight, key, payload), 3),
         "verify_checkpoint_s": timed(lambda: verify_state(load_state(models / "model.pt"), key), 3),
         "verify_onnx_s": timed(lambda: verify_state(load_state(models / "encoder.onnx"), key), 3),
+        "verify_blackbox_onnx_s": timed(lambda: blackbox.verify(OnnxEncoder(models / "encoder.onnx"), key, n, sr), 3),
         "detector_mb": detector_bytes(weight) / 1e6,
         "model_mb": (models / "model.pt").stat().st_size / 1e6,
         "finetune_seconds_per_step": float(card.get("finetune_seconds_per_step", float("nan"))),
@@ -152,8 +176,11 @@ def evaluate_mark(ctx: StepContext, card: dict[str, Any]) -> dict[str, float]:
         with torch.no_grad():
             cost[f"inference_ms_per_window_{name}"] = 1000 * timed(lambda e=encoder: e(windows), 3) / len(windows)
 
-    metrics = _metrics(card, source, spec, base, marked_hits, delta, interval, robustness, unmarked_rows, z, cost)
-    metrics.update({"embedding_cosine_mean": float(cosine.mean()), "embedding_cosine_min": float(cosine.min())})
+    metrics = _metrics(card, source, spec, base, marked_hits, delta, interval, robustness, unmarked_rows, z, bb_z,
+                       cost)
+    metrics.update({"embedding_cosine_mean": float(cosine.mean()), "embedding_cosine_min": float(cosine.min()),
+                    "finetune_epochs": spec.finetune_steps / epoch_steps,
+                    "distill_epochs": spec.distill_steps / epoch_steps})
     out.mkdir(parents=True, exist_ok=True)
     for name, frame in (("robustness.csv", robustness), ("unmarked.csv", unmarked_rows)):
         with atomic_path(out / name) as tmp:
@@ -165,14 +192,14 @@ def evaluate_mark(ctx: StepContext, card: dict[str, Any]) -> dict[str, float]:
 
 def _metrics(card: dict[str, Any], source: str, spec: EvalSpec, base: np.ndarray, marked: np.ndarray,
              delta: float, interval: float, robustness: pd.DataFrame, unmarked: pd.DataFrame, z: np.ndarray,
-             cost: dict[str, float]) -> dict[str, float]:
+             bb_z: np.ndarray, cost: dict[str, float]) -> dict[str, float]:
     from scipy import stats
 
     def at(attack: str, strength: float, column: str) -> float:
         hit = robustness[(robustness["attack"] == attack) & np.isclose(robustness["strength"], strength)]
         return float(hit[column].iloc[0]) if len(hit) else float("nan")
 
-    errors = unmarked["tag_errors"].to_numpy()
+    errors = unmarked[unmarked["mark"] == "white-box"]["tag_errors"].to_numpy()
     metrics = {"payload_bits": float(PAYLOAD_BITS), "demo_key": float(source == "demo"),
                "top1_unmarked": float(base.mean()), "top1_marked": float(marked.mean()),
                "top1_delta_points": 100 * delta, "top1_delta_interval_points": 100 * interval,
@@ -183,18 +210,25 @@ def _metrics(card: dict[str, Any], source: str, spec: EvalSpec, base: np.ndarray
                "fpr_model": false_positive_rate(),
                "unmarked_z_mean": float(z.mean()), "unmarked_z_std": float(z.std()),
                "unmarked_z_ks_p": float(stats.kstest(z, "norm").pvalue)}
+    if len(bb_z):
+        bb = unmarked[unmarked["mark"] == "black-box"]["tag_errors"].to_numpy()
+        metrics.update({"bb_unmarked_trials": float(len(bb)), "bb_unmarked_found": float((bb <= TAG_ERRORS).sum()),
+                        "bb_unmarked_tag_errors_mean": float(bb.mean()), "bb_unmarked_tag_errors_min": float(bb.min()),
+                        "bb_unmarked_z_mean": float(bb_z.mean()), "bb_unmarked_z_std": float(bb_z.std()),
+                        "bb_unmarked_z_ks_p": float(stats.kstest(bb_z, "norm").pvalue)})
+    columns = ["bit_errors", "top1"] + (["bb_bit_errors"] if "bb_bit_errors" in robustness else [])
     for attack, strength, name in (("gaussian_noise", 0.1, "noise_0.1"), ("l1_prune", 0.5, "l1_0.5"),
                                    ("random_prune", 0.5, "random_0.5"), ("fake_quant_bits", 4, "quant4"),
                                    ("onnx_int8", 8, "int8")):
-        metrics[f"bit_errors.{name}"] = at(attack, strength, "bit_errors")
-        metrics[f"top1.{name}"] = at(attack, strength, "top1")
+        for column in columns:
+            metrics[f"{column}.{name}"] = at(attack, strength, column)
     for attack in ("finetune_steps", "distill_steps"):
         part = robustness[robustness["attack"] == attack]
-        if len(part):
-            metrics[f"bit_errors.{attack.split('_')[0]}"] = float(part["bit_errors"].iloc[0])
-            metrics[f"top1.{attack.split('_')[0]}"] = float(part["top1"].iloc[0])
+        for column in columns if len(part) else []:
+            metrics[f"{column}.{attack.split('_')[0]}"] = float(part[column].iloc[0])
     part = robustness[robustness["attack"] == "overwrite_margin"]
     metrics["bit_errors.overwrite"] = float(part["bit_errors"].iloc[0]) if len(part) else float("nan")
+    metrics["bb_found.none"] = at("none", 0.0, "bb_found") if "bb_found" in robustness else float("nan")
     metrics.update({f"cost.{k}": v for k, v in cost.items()})
     return metrics
 
@@ -210,7 +244,10 @@ def _figures(robustness: pd.DataFrame, unmarked: pd.DataFrame, out: Path) -> Non
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))
     for ax, (attack, label) in zip(axes, families, strict=True):
         part = robustness[robustness["attack"] == attack].sort_values("strength")
-        ax.plot(part["strength"], part["ber"], "o-", color="tab:red", label="payload bit error rate")
+        ax.plot(part["strength"], part["ber"], "o-", color="tab:red", label="white-box bit error rate")
+        if "bb_bit_errors" in part:
+            ax.plot(part["strength"], part["bb_bit_errors"] / PAYLOAD_BITS, "^-", color="tab:orange",
+                    label="black-box bit error rate")
         ax.plot(part["strength"], part["top1"], "s--", color="tab:blue", label="task Top-1 left")
         ax.set_xlabel(label)
         ax.set_ylim(-0.02, 1.02)
@@ -225,8 +262,9 @@ def _figures(robustness: pd.DataFrame, unmarked: pd.DataFrame, out: Path) -> Non
 
     fig, ax = plt.subplots(figsize=(7, 3.8))
     edges = np.arange(34) - 0.5
-    for group, part in unmarked.groupby("group"):
-        ax.hist(part["tag_errors"], bins=edges, density=True, histtype="step", label=f"{group} ({len(part)})")
+    for (mark, group), part in unmarked.groupby(["mark", "group"], sort=False):
+        ax.hist(part["tag_errors"], bins=edges, density=True, histtype="step",
+                label=f"{mark}: {group} ({len(part)})")
     ax.plot(np.arange(33), binomial_pmf(), "k.", label="Binomial(32, ½)")
     ax.axvline(TAG_ERRORS + 0.5, color="tab:red", ls=":", label=f"found: ≤ {TAG_ERRORS} errors")
     ax.set_xlabel("tag bit errors (of 32) where the key's mark is not")
@@ -253,6 +291,10 @@ def _summary(card: dict[str, Any], source: str, spec: EvalSpec, m: dict[str, flo
         f"{card.get('relative_change', float('nan')):.3f}"
         + (f" after a {int(card.get('finetune_steps', 0))}-step fine-tune with the mark's regulariser" if
            card.get("finetune_steps") else " (closed form, no fine-tune)") + ".",
+        "Black-box mark: " + ("the same payload carried by the embeddings of 96 keyed trigger windows (one per bit, "
+                              "each along a keyed direction), inserted by that fine-tune, read through the model's "
+                              "outputs only (the ONNX session)." if card.get("blackbox") else "not inserted "
+                              "(`nnw.blackbox: false`)."), "",
         "" if source != "demo" else "The key is the pipeline's **demo key** (public: it measures the mark, it "
         "proves no ownership); set `$SOUNDSAFE_NNW_KEY` to a key file for a real one.", "",
         "## Imperceptibility", "",
@@ -268,39 +310,49 @@ def _summary(card: dict[str, Any], source: str, spec: EvalSpec, m: dict[str, flo
         f"Bit errors of the {PAYLOAD_BITS}-bit payload read from the attacked marked encoder, its task Top-1 left, "
         f"the detector's true-positive rate over {spec.payloads} marked encoders (different keys and payloads) "
         f"and its false-positive rate over the unmarked encoder and {spec.attack_unmarked} random-init ones "
-        "under the same modification, read with each of those keys.", "",
+        "under the same modification, read with each of those keys. Black-box columns: the trigger-set payload read "
+        "through the attacked model's outputs; its FPR over the same unmarked encoders with our key.", "",
         "| modification | strength | bit errors | tag errors | found | weakest tag bit (spreads) | Top-1 left | "
-        "TPR | FPR (trials) |", "|---|---|---|---|---|---|---|---|---|"]
+        "TPR | FPR (trials) | black-box bit errors | black-box found | black-box FPR |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    triggers = "bb_bit_errors" in robustness
     for r in robustness.itertuples():
         fpr = "–" if r.unmarked_trials == 0 else f"{r.fpr:.3f} ({r.unmarked_trials})"
+        bb = (f"{int(r.bb_bit_errors)} | {'yes' if r.bb_found else 'no'} | {_fmt(r.bb_fpr, 3)}" if triggers
+              else "– | – | –")
         lines.append(f"| {r.attack} | {r.strength:g} | {int(r.bit_errors)} | {int(r.tag_errors)} | "
                      f"{'yes' if r.found else 'no'} | {r.weakest_tag_bit:+.2f} "
-                     f"| {_fmt(r.top1, 3)} | {_fmt(r.tpr)} | {fpr} |")
+                     f"| {_fmt(r.top1, 3)} | {_fmt(r.tpr)} | {fpr} | {bb} |")
     lines += [
         "", "![robustness](robustness.png)", "",
         "Targets: 0 bit errors after 50 % L1 pruning "
         f"({int(m['bit_errors.l1_0.5'])}), ONNX int8 ({_fmt(m['bit_errors.int8'], 0)}), σ = 0.1 weight noise "
         f"({int(m['bit_errors.noise_0.1'])}), fine-tuning ({_fmt(m.get('bit_errors.finetune', float('nan')), 0)} "
-        f"after {spec.finetune_steps} steps) — "
+        f"after {spec.finetune_steps} steps = {m['finetune_epochs']:.2f} epochs) — "
         + verdict(all(m.get(k, 1) == 0 for k in ("bit_errors.l1_0.5", "bit_errors.int8", "bit_errors.noise_0.1",
                                                 "bit_errors.finetune"))) + ". "
         "Distillation and overwriting are reported as measured: a white-box mark lives in the weights, so a "
-        "student with its own weights does not inherit it.", "",
+        "student with its own weights does not inherit it; the black-box mark lives in the outputs, and survives "
+        "distillation only if the student learns the teacher's answers on the triggers.", "",
         "## False positives", "",
         f"A model passes when ≤ {TAG_ERRORS} of the 32 tag bits read wrong: for an unmarked model each bit is a fair "
         f"coin, so the rate is {false_positive_rate():.2e} (target ≤ 1e-6). Tag errors measured where the key's "
         f"mark is not ({int(m['unmarked_trials'])} trials):", "",
-        "| group | trials | mean | std | min | found |", "|---|---|---|---|---|---|"]
-    for group, part in unmarked.groupby("group", sort=False):
+        "| mark | group | trials | mean | std | min | found |", "|---|---|---|---|---|---|---|"]
+    for (mark, group), part in unmarked.groupby(["mark", "group"], sort=False):
         e = part["tag_errors"]
-        lines.append(f"| {group} | {len(e)} | {e.mean():.2f} | {e.std():.2f} | {e.min()} | {(e <= TAG_ERRORS).sum()} |")
+        lines.append(f"| {mark} | {group} | {len(e)} | {e.mean():.2f} | {e.std():.2f} | {e.min()} | "
+                     f"{(e <= TAG_ERRORS).sum()} |")
     lines += [
         "", "The noisy copies are not independent trials: weight noise barely moves a projection (see the robustness "
         "table), so they read almost as the unmarked encoder itself does; they show that noise does not make a mark "
         "appear. Random-init encoders and wrong keys are the independent samples.", "",
         f"Binomial(32, ½): mean 16, std 2.83. Pooled payload projections of the unmarked cases: mean "
         f"{m['unmarked_z_mean']:+.3f}, std {m['unmarked_z_std']:.3f} (N(0, 1) expected; Kolmogorov–Smirnov "
-        f"p = {m['unmarked_z_ks_p']:.2f}).", "", "![unmarked](unmarked_tag_errors.png)", "",
+        f"p = {m['unmarked_z_ks_p']:.2f})"
+        + (f"; black-box: mean {m['bb_unmarked_z_mean']:+.3f}, std {m['bb_unmarked_z_std']:.3f}, "
+           f"p = {m['bb_unmarked_z_ks_p']:.2f}" if "bb_unmarked_z_mean" in m else "") + ".", "",
+        "![unmarked](unmarked_tag_errors.png)", "",
         "## Cost", "",
         "| quantity | value |", "|---|---|",
         f"| insertion (closed form) | {cost['insert_s'] * 1000:.0f} ms |",
@@ -308,9 +360,12 @@ def _summary(card: dict[str, Any], source: str, spec: EvalSpec, m: dict[str, flo
         "steps |",
         f"| verification from the checkpoint / the ONNX file | {cost['verify_checkpoint_s'] * 1000:.0f} / "
         f"{cost['verify_onnx_s'] * 1000:.0f} ms |",
+        f"| black-box verification through the ONNX session (96 trigger windows) | "
+        f"{cost['verify_blackbox_onnx_s'] * 1000:.0f} ms |",
         f"| detector memory (projection + signal) | {cost['detector_mb']:.1f} MB |",
         f"| inference, unmarked / marked (1 thread) | {cost['inference_ms_per_window_unmarked']:.2f} / "
         f"{cost['inference_ms_per_window_marked']:.2f} ms per window |",
         f"| model file | {cost['model_mb']:.2f} MB (unchanged: same architecture) |", "",
-        "Not built yet: the black-box (trigger-set) mark and a mark in the watermark model's learned parts.", ""]
+        "Not built yet: a mark in the watermark model's learned parts (its convolutions hold 2,304 weights each: a "
+        "96-bit mark at a margin of 1.0 changes one by 29–33 %, against 6–9 % here).", ""]
     return "\n".join(lines)

@@ -1,9 +1,9 @@
 """The NNW steps: ``nnw_mark`` (t4) marks the fingerprint encoder, ``nnw_evaluate`` (cpu) evaluates the mark.
 
 - mark: the closed-form insertion into ``nnw.layer`` of ``models/fingerprint/model.pt``, then (``finetune_steps``)
-  a short fine-tune on the task with the mark's hinge regulariser to win back what the change cost, then the
-  ONNX and int8 export; ``models/nnw/`` (``model.pt``, ``encoder.onnx``, ``encoder.int8.onnx``, ``mark.json``,
-  and ``owner.key`` when the key is the demo one).
+  a short fine-tune on the task with the mark's hinge regulariser (to win back what the change cost) and the
+  black-box trigger-set hinge (``nnw.blackbox``), then the ONNX and int8 export; ``models/nnw/`` (``model.pt``,
+  ``encoder.onnx``, ``encoder.int8.onnx``, ``mark.json``, and ``owner.key`` when the key is the demo one).
 - evaluate: MPAI-NNW's three axes (:mod:`soundsafe.nnw.evaluate`); ``reports/nnw/`` (``summary.md``,
   ``robustness.csv``, ``unmarked.csv``, figures).
 
@@ -43,6 +43,8 @@ class MarkSpec:
     finetune_steps: int = 100
     finetune_lr: float = 1e-4
     penalty_weight: float = 1.0
+    blackbox: bool = True  # also the trigger-set mark, inserted by the fine-tune
+    blackbox_weight: float = 1.0
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> MarkSpec:
@@ -50,7 +52,11 @@ class MarkSpec:
         unknown = set(params) - known
         if unknown:
             raise ValueError(f"nnw: unknown keys {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**params)
+        spec = cls(**params)
+        if spec.blackbox and spec.finetune_steps <= 0:
+            raise ValueError("nnw: the black-box mark is inserted by the fine-tune; set nnw.finetune_steps > 0 "
+                             "or nnw.blackbox: false")
+        return spec
 
 
 def _finetune_spec(train_params: dict[str, Any], steps: int, lr: float) -> Any:
@@ -69,9 +75,12 @@ def _set_layer(encoder: Any, name: str, weight: np.ndarray) -> None:
 
 def run_mark(ctx: StepContext) -> dict[str, float]:
     from soundsafe.fingerprint.data import export_windows, load_tracks
+    from soundsafe.fingerprint.encoders import OnnxEncoder
     from soundsafe.fingerprint.export import export_encoder
     from soundsafe.fingerprint.model import load_encoder, save_encoder
     from soundsafe.fingerprint.train import retrieval_top1, train_encoder
+    from soundsafe.nnw import blackbox
+    from soundsafe.nnw.evaluate import torch_embed
     from soundsafe.nnw.key import pack_payload, pipeline_key
     from soundsafe.nnw.regularizer import mark_penalty
     from soundsafe.nnw.weights import load_state
@@ -97,7 +106,14 @@ def run_mark(ctx: StepContext) -> dict[str, float]:
     metrics["insert_s"] = time.perf_counter() - started
     metrics["val_top1_inserted"] = top1(encoder)
     if spec.finetune_steps > 0:
-        penalty = mark_penalty(encoder, key, payload, spec.penalty_weight)
+        whitebox = mark_penalty(encoder, key, payload, spec.penalty_weight)
+        c = encoder.config
+        triggers = (blackbox.trigger_penalty(key, payload, c.window_samples, c.sample_rate, c.dim,
+                                             spec.blackbox_weight) if spec.blackbox else None)
+
+        def penalty(model: Any) -> Any:
+            return whitebox(model) + triggers(model) if triggers is not None else whitebox(model)
+
         with tempfile.TemporaryDirectory() as tmp:
             tuned = train_encoder(_finetune_spec(ctx.params["fingerprint_train"], spec.finetune_steps,
                                                  spec.finetune_lr), encoder.config, manifest, Path(tmp),
@@ -117,7 +133,8 @@ def run_mark(ctx: StepContext) -> dict[str, float]:
     final = encoder.state_dict()[key.layer].numpy()
     metrics["relative_change"] = float(np.linalg.norm(final - original) / np.linalg.norm(original))
     card = {"owner": spec.owner, "model_id": spec.model_id, "layer": key.layer, "margin": key.margin,
-            "key_source": source, "payload_bits": int(payload.size), **{k: round(v, 6) for k, v in metrics.items()}}
+            "key_source": source, "payload_bits": int(payload.size), "blackbox": spec.blackbox,
+            **{k: round(v, 6) for k, v in metrics.items()}}
     save_encoder(out / "model.pt", encoder, nnw={k: card[k] for k in ("owner", "model_id", "layer")})
     if source == "demo":
         key.save(out / "owner.key")
@@ -129,6 +146,12 @@ def run_mark(ctx: StepContext) -> dict[str, float]:
         stem = name.split(".", 1)[1].replace(".", "_")
         metrics[f"found_{stem}"] = float(result.found)
         metrics[f"tag_errors_{stem}"] = float(result.tag_errors)
+        if spec.blackbox:  # through the model's outputs only
+            embed = torch_embed(encoder) if name == "model.pt" else OnnxEncoder(out / name)
+            read = blackbox.verify(embed, key, encoder.config.window_samples, encoder.config.sample_rate)
+            metrics[f"blackbox_found_{stem}"] = float(read.found)
+            metrics[f"blackbox_tag_errors_{stem}"] = float(read.tag_errors)
+            metrics[f"blackbox_strength_{stem}"] = read.strength
     write_text(out / MARK_CARD, json.dumps({**card, "found": {k: v for k, v in metrics.items()
                                                               if k.startswith("found_")}}, indent=1) + "\n")
     return metrics

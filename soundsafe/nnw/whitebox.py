@@ -43,7 +43,8 @@ def _spread(weight: np.ndarray) -> float:
 def projections(weight: np.ndarray, key: NnwKey) -> np.ndarray:
     """The payload bits' projections in spreads (sign = bit; an unmarked layer gives about N(0, 1) each)."""
     v = signal(weight)
-    return key.projection(v.size).astype(np.float64) @ v / _spread(weight)
+    # float32 products (the matrix is 96 × the layer's size); a sign this close to 0 is a coin either way
+    return (key.projection(v.size) @ v.astype(np.float32)).astype(np.float64) / _spread(weight)
 
 
 def insert(weight: np.ndarray, key: NnwKey, payload: np.ndarray, iterations: int = 20) -> np.ndarray:
