@@ -11,13 +11,14 @@ white-box mark. Insertion is a hinge term in a fine-tune (:func:`trigger_penalty
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from soundsafe.nnw.key import PAYLOAD_BITS, TAG_ERRORS, NnwKey, false_positive_rate, unpack_payload
-from soundsafe.nnw.whitebox import Verification
+from soundsafe.nnw.key import PAYLOAD_BITS, NnwKey
+from soundsafe.nnw.whitebox import Verification, verification
 
 if TYPE_CHECKING:
     import torch
@@ -29,8 +30,13 @@ Embed = Callable[[np.ndarray], np.ndarray]
 
 def triggers(key: NnwKey, samples: int, sample_rate: int) -> np.ndarray:
     """``(PAYLOAD_BITS, samples)`` float32 trigger windows: each a keyed chord of 2–5 harmonic tones with keyed
-    note onsets over keyed coloured noise, at a music-like level (RMS ≈ 0.1)."""
-    rng = np.random.default_rng(key.seed("triggers"))
+    note onsets over keyed coloured noise, at a music-like level (RMS ≈ 0.1). Read-only, cached."""
+    return _triggers(key.seed("triggers"), samples, sample_rate)
+
+
+@functools.lru_cache(maxsize=8)
+def _triggers(seed: int, samples: int, sample_rate: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
     t = np.arange(samples) / sample_rate
     out = np.empty((PAYLOAD_BITS, samples), np.float32)
     for i in range(PAYLOAD_BITS):
@@ -46,6 +52,7 @@ def triggers(key: NnwKey, samples: int, sample_rate: int) -> np.ndarray:
         tilt = np.fft.rfftfreq(samples, 1 / sample_rate).clip(50) ** -rng.uniform(0.3, 1.2)
         x += 0.3 * np.fft.irfft(spectrum * tilt, samples) / max(1e-9, float(np.std(np.fft.irfft(spectrum * tilt))))
         out[i] = 0.1 * x / max(1e-9, float(np.sqrt((x**2).mean())))
+    out.flags.writeable = False
     return out
 
 
@@ -64,13 +71,7 @@ def projections(embed: Embed, key: NnwKey, samples: int, sample_rate: int) -> np
 
 def verify(embed: Embed, key: NnwKey, samples: int, sample_rate: int) -> Verification:
     """Read the payload through ``embed`` and test its tag against ``key``'s (the white-box rule and rate)."""
-    p = projections(embed, key, samples, sample_rate)
-    owner, model, tag = unpack_payload((p > 0).astype(np.uint8))
-    expected = key.tag()
-    errors = int((tag != expected).sum())
-    toward = (2.0 * expected - 1.0) * p[-len(expected):]
-    return Verification(errors <= TAG_ERRORS, owner, model, errors, false_positive_rate(errors),
-                        float(toward.min()))
+    return verification(projections(embed, key, samples, sample_rate), key)
 
 
 def trigger_penalty(key: NnwKey, payload: np.ndarray, samples: int, sample_rate: int, dim: int,
@@ -79,7 +80,7 @@ def trigger_penalty(key: NnwKey, payload: np.ndarray, samples: int, sample_rate:
     spreads (a torch scalar; the encoder maps ``(B, samples)`` windows to unit ``(B, dim)`` embeddings)."""
     import torch
 
-    x = torch.from_numpy(triggers(key, samples, sample_rate))
+    x = torch.from_numpy(triggers(key, samples, sample_rate).copy())
     d = torch.from_numpy(directions(key, dim))
     sign = torch.from_numpy(2.0 * payload.astype(np.float32) - 1.0)
     target, scale = 1.1 * key.margin, float(np.sqrt(dim))

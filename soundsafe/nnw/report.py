@@ -347,7 +347,8 @@ def _summary(card: dict[str, Any], source: str, spec: EvalSpec, m: dict[str, flo
         "", "The noisy copies are not independent trials: weight noise barely moves a projection (see the robustness "
         "table), so they read almost as the unmarked encoder itself does; they show that noise does not make a mark "
         "appear. Random-init encoders and wrong keys are the independent samples.", "",
-        f"Binomial(32, ½): mean 16, std 2.83. Pooled payload projections of the unmarked cases: mean "
+        "Binomial(32, ½): mean 16, std 2.83. Pooled payload projections of the independent unmarked cases "
+        f"(no noisy copies): mean "
         f"{m['unmarked_z_mean']:+.3f}, std {m['unmarked_z_std']:.3f} (N(0, 1) expected; Kolmogorov–Smirnov "
         f"p = {m['unmarked_z_ks_p']:.2f})"
         + (f"; black-box: mean {m['bb_unmarked_z_mean']:+.3f}, std {m['bb_unmarked_z_std']:.3f}, "

@@ -40,10 +40,10 @@ class MarkSpec:
     owner: int = 1
     model_id: int = 1
     key_seed: int = 0
-    finetune_steps: int = 100
+    finetune_steps: int = 0  # the closed form alone is the imperceptible one (README: ownership marks)
     finetune_lr: float = 1e-4
     penalty_weight: float = 1.0
-    blackbox: bool = True  # also the trigger-set mark, inserted by the fine-tune
+    blackbox: bool = False  # also the trigger-set mark, inserted by the fine-tune
     blackbox_weight: float = 1.0
 
     @classmethod

@@ -24,7 +24,7 @@ import numpy as np
 
 from soundsafe.nnw.key import PAYLOAD_BITS, TAG_ERRORS, NnwKey, false_positive_rate, unpack_payload
 
-__all__ = ["Verification", "insert", "projections", "signal", "verify", "verify_state"]
+__all__ = ["Verification", "insert", "projections", "signal", "verification", "verify", "verify_state"]
 
 _OVERSHOOT = 1.05  # aim past the margin: renormalizing the channels takes a little back
 
@@ -95,7 +95,11 @@ class Verification:
 
 def verify(weight: np.ndarray, key: NnwKey) -> Verification:
     """Read the payload from ``weight`` and test its tag against ``key``'s."""
-    p = projections(weight, key)
+    return verification(projections(weight, key), key)
+
+
+def verification(p: np.ndarray, key: NnwKey) -> Verification:
+    """The payload and tag test of projections ``p`` (in spreads) under ``key`` (shared by both marks)."""
     bits = (p > 0).astype(np.uint8)
     owner, model, tag = unpack_payload(bits)
     expected = key.tag()
