@@ -64,7 +64,7 @@ def directions(key: NnwKey, dim: int) -> np.ndarray:
 
 def projections(embed: Embed, key: NnwKey, samples: int, sample_rate: int) -> np.ndarray:
     """Each bit's trigger embedding along its direction, in spreads (sign = bit; ~N(0, 1) for unmarked models)."""
-    z = np.asarray(embed(triggers(key, samples, sample_rate)), np.float64)
+    z = np.asarray(embed(np.array(triggers(key, samples, sample_rate))), np.float64)  # a writable copy for torch
     d = directions(key, z.shape[1]).astype(np.float64)
     return (z * d).sum(axis=1) * np.sqrt(z.shape[1])
 
