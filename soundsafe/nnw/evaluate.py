@@ -53,8 +53,10 @@ class EvalSpec:
     unmarked_seeds: int = 100  # random-init encoders in the statistic's distribution
     perturbations: int = 100  # noisy copies of the unmarked encoder in the distribution
     wrong_keys: int = 1000  # other keys read on the unmarked and on the marked encoder
-    finetune_steps: int = 100  # the fine-tuning attack (no key; clean task loss only)
-    distill_steps: int = 100  # the distillation attack (a fresh student matches the marked encoder's embeddings)
+    # attacks that train, in epochs (one 1 s window pair per second of training audio, at fingerprint_train's
+    # batch); at least one step each when > 0
+    finetune_epochs: float = 5.0  # fine-tuning without the key (clean task loss only, fingerprint_train's lr)
+    distill_epochs: float = 1.0  # a fresh student trained to match the marked encoder's embeddings
     seed: int = 0
 
     @classmethod

@@ -122,20 +122,22 @@ def evaluate_mark(ctx: StepContext, card: dict[str, Any]) -> dict[str, float]:
     train_tracks = load_tracks(manifest, ["train"], config.sample_rate)
     # an epoch: one 1 s window pair per second of training audio
     epoch_steps = sum(t.audio.size for t in train_tracks) / config.sample_rate / int(train_params["batch"])
-    if spec.finetune_steps > 0:
+    finetune_steps = max(1, round(spec.finetune_epochs * epoch_steps)) if spec.finetune_epochs > 0 else 0
+    distill_steps = max(1, round(spec.distill_epochs * epoch_steps)) if spec.distill_epochs > 0 else 0
+    if finetune_steps > 0:
         with tempfile.TemporaryDirectory() as tmp:
-            tuned = train_encoder(_finetune_spec(train_params, spec.finetune_steps, float(train_params["lr"])),
+            tuned = train_encoder(_finetune_spec(train_params, finetune_steps, float(train_params["lr"])),
                                   config, manifest, Path(tmp), init=copy.deepcopy(marked_encoder))
             tuned_encoder = load_encoder(Path(tmp) / "model.pt")
         state = state_of(tuned_encoder)
         row("finetune_steps", float(tuned["steps"]), state, torch_embed(tuned_encoder),
             float(read(state, marked)["found"]), None, 0)
     # distillation into a fresh student through the public interface
-    if spec.distill_steps > 0:
-        student = distill(torch_embed(marked_encoder), config, train_tracks, spec.distill_steps,
+    if distill_steps > 0:
+        student = distill(torch_embed(marked_encoder), config, train_tracks, distill_steps,
                           int(train_params["batch"]), float(train_params["lr"]), spec.seed)
         state = state_of(student)
-        row("distill_steps", float(spec.distill_steps), state, torch_embed(student),
+        row("distill_steps", float(distill_steps), state, torch_embed(student),
             float(read(state, marked)["found"]), None, 0)
     # overwriting: someone without the key marks the same layer with theirs, at our margin and at twice it
     rng = np.random.default_rng(spec.seed + 1)
@@ -179,8 +181,8 @@ def evaluate_mark(ctx: StepContext, card: dict[str, Any]) -> dict[str, float]:
     metrics = _metrics(card, source, spec, base, marked_hits, delta, interval, robustness, unmarked_rows, z, bb_z,
                        cost)
     metrics.update({"embedding_cosine_mean": float(cosine.mean()), "embedding_cosine_min": float(cosine.min()),
-                    "finetune_epochs": spec.finetune_steps / epoch_steps,
-                    "distill_epochs": spec.distill_steps / epoch_steps})
+                    "finetune_epochs": finetune_steps / epoch_steps,
+                    "distill_epochs": distill_steps / epoch_steps})
     out.mkdir(parents=True, exist_ok=True)
     for name, frame in (("robustness.csv", robustness), ("unmarked.csv", unmarked_rows)):
         with atomic_path(out / name) as tmp:
@@ -328,7 +330,7 @@ def _summary(card: dict[str, Any], source: str, spec: EvalSpec, m: dict[str, flo
         "Targets: 0 bit errors after 50 % L1 pruning "
         f"({int(m['bit_errors.l1_0.5'])}), ONNX int8 ({_fmt(m['bit_errors.int8'], 0)}), σ = 0.1 weight noise "
         f"({int(m['bit_errors.noise_0.1'])}), fine-tuning ({_fmt(m.get('bit_errors.finetune', float('nan')), 0)} "
-        f"after {spec.finetune_steps} steps = {m['finetune_epochs']:.2f} epochs) — "
+        f"after {m['finetune_epochs']:.2f} epochs) — "
         + verdict(all(m.get(k, 1) == 0 for k in ("bit_errors.l1_0.5", "bit_errors.int8", "bit_errors.noise_0.1",
                                                 "bit_errors.finetune"))) + ". "
         "Distillation and overwriting are reported as measured: a white-box mark lives in the weights, so a "
