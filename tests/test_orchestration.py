@@ -160,7 +160,8 @@ def test_kfp_local_runner_runs_the_pipeline_on_the_ci_profile(tmp_path: Path) ->
     assert "kfp.local run finished" in done.stdout
     out = project / "out"
     models = sorted(out.rglob("model.pt"))
-    assert len(models) == 6  # one per phase, each passed on to the next as a Model artifact, and the fingerprint's
+    # one per phase, each passed on to the next as a Model artifact, the fingerprint encoder and its marked copy
+    assert len(models) == 7
     assert len(list(out.rglob("detector.int8.onnx"))) == 1 and len(list(out.rglob("index.faiss"))) == 1
     corpus = sorted(out.rglob("manifest.parquet"))
     assert corpus, "the corpus and validated Datasets are real folders"
@@ -172,6 +173,9 @@ def test_kfp_local_runner_runs_the_pipeline_on_the_ci_profile(tmp_path: Path) ->
     fingerprinted = [json.loads(p.read_text()) for p in out.rglob("metrics") if p.is_file()
                      and "chromaprint.snr5.len3.top1" in p.read_text()]
     assert fingerprinted and 0.0 <= fingerprinted[0]["soundsafe.snr5.len3.top1"] <= 1.0
+    marked = [json.loads(p.read_text()) for p in out.rglob("metrics") if p.is_file()
+              and "unmarked_found" in p.read_text()]
+    assert marked and marked[0]["unmarked_found"] == 0 and marked[0]["bit_errors.l1_0.5"] == 0
     registered = [json.loads(p.read_text()) for p in out.rglob("register/metrics") if p.is_file()]
     assert registered and registered[0]["gate_passed"] == 1  # the ci gate passed, so dsl.If ran register
     assert (project / "mlflow.db").is_file()  # every task logged to the project's store
