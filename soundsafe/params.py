@@ -16,18 +16,31 @@ that the defaults declare, so a typo in a profile fails loudly instead of being 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from soundsafe.errors import ParamsError
 
-__all__ = ["PROFILES", "ParamsError", "load_params", "resolve_section", "set_profile"]
+__all__ = ["PROFILES", "ParamsError", "load_params", "resolve_section", "section_spec", "set_profile"]
 
 PROFILES = ("ci", "local", "full")
+
+_Spec = TypeVar("_Spec")
+
+
+def section_spec(cls: type[_Spec], params: dict[str, Any], section: str) -> _Spec:
+    """Dataclass ``cls`` from a resolved params section; a key it does not declare is a ``ValueError`` naming the
+    section and the known keys (a typo fails loudly instead of being ignored)."""
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = set(params) - known
+    if unknown:
+        raise ValueError(f"{section}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+    return cls(**params)
 
 
 def load_params(path: str | os.PathLike[str] = "params.yaml") -> dict[str, Any]:

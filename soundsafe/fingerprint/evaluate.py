@@ -32,7 +32,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
@@ -45,6 +45,7 @@ from soundsafe.fingerprint.chromaprint import ChromaprintCatalog
 from soundsafe.fingerprint.index import FingerprintIndex
 from soundsafe.fingerprint.landmark import LandmarkCatalog
 from soundsafe.fingerprint.model import FingerprintEncoder
+from soundsafe.params import section_spec
 from soundsafe.progress import progress
 
 __all__ = ["EvalSpec", "Query", "calibrate_threshold", "landmark_ranker", "noise_clips", "retrieval", "streaming",
@@ -77,11 +78,7 @@ class EvalSpec:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> EvalSpec:
-        known = {f.name for f in fields(cls)}
-        unknown = set(params) - known
-        if unknown:
-            raise ValueError(f"fingerprint_evaluate: unknown keys {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**params)
+        return section_spec(cls, params, "fingerprint_evaluate")
 
 
 @dataclass(frozen=True)

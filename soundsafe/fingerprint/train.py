@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from soundsafe.fingerprint.config import FingerprintConfig
 from soundsafe.fingerprint.data import Track, descriptors, load_tracks, nearest_tracks, random_window
 from soundsafe.fingerprint.losses import LOSSES
 from soundsafe.fingerprint.model import FingerprintEncoder, build_encoder, save_encoder
+from soundsafe.params import section_spec
 from soundsafe.progress import progress
 
 __all__ = ["TrainSpec", "retrieval_top1", "train_encoder"]
@@ -52,11 +53,7 @@ class TrainSpec:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> TrainSpec:
-        known = {f.name for f in fields(cls)}
-        unknown = set(params) - known
-        if unknown:
-            raise ValueError(f"fingerprint_train: unknown keys {sorted(unknown)}; known: {sorted(known)}")
-        spec = cls(**params)
+        spec = section_spec(cls, params, "fingerprint_train")
         if spec.schedule not in ("constant", "cosine"):
             raise ValueError(f"fingerprint_train.schedule must be 'constant' or 'cosine', got {spec.schedule!r}")
         if spec.loss not in LOSSES:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ from soundsafe.fingerprint.model import FingerprintEncoder, build_encoder
 from soundsafe.nnw import attacks, blackbox
 from soundsafe.nnw.key import PAYLOAD_BITS, TAG_BITS, NnwKey, pack_payload
 from soundsafe.nnw.whitebox import insert, projections, verification, verify
+from soundsafe.params import section_spec
 
 __all__ = ["EvalSpec", "QualityBench", "Variant", "binomial_pmf", "detector_bytes", "distill", "encoder_from_state",
            "mark_variants", "modifications", "paired_difference", "random_key", "read", "read_blackbox", "state_of",
@@ -61,11 +62,7 @@ class EvalSpec:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> EvalSpec:
-        known = {f.name for f in fields(cls)}
-        unknown = set(params) - known
-        if unknown:
-            raise ValueError(f"nnw_evaluate: unknown keys {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**params)
+        return section_spec(cls, params, "nnw_evaluate")
 
 
 def state_of(encoder: FingerprintEncoder) -> State:
@@ -118,7 +115,10 @@ class QualityBench:
 
     def hits(self, embed: Embed) -> np.ndarray:
         """Per query: whether its nearest catalogue window belongs to its track."""
-        queries, catalogue = self.embed(embed)
+        return self.hits_of(*self.embed(embed))
+
+    def hits_of(self, queries: np.ndarray, catalogue: np.ndarray) -> np.ndarray:
+        """:meth:`hits` from embeddings already made by :meth:`embed`."""
         return self.owners[(queries @ catalogue.T).argmax(axis=1)] == self.truth
 
 

@@ -52,7 +52,7 @@ def evaluate_mark(ctx: StepContext, card: dict[str, Any]) -> dict[str, float]:
     from soundsafe.fingerprint.encoders import OnnxEncoder
     from soundsafe.fingerprint.model import build_encoder, load_encoder
     from soundsafe.fingerprint.train import train_encoder
-    from soundsafe.nnw.step import _finetune_spec
+    from soundsafe.nnw.step import finetune_spec
     from soundsafe.nnw.weights import load_state
 
     spec = EvalSpec.from_params(ctx.params["nnw_evaluate"])
@@ -73,8 +73,7 @@ def evaluate_mark(ctx: StepContext, card: dict[str, Any]) -> dict[str, float]:
 
     bench = QualityBench(load_tracks(manifest, spec.splits, config.sample_rate), config, spec)
     (base_q, base_c), (marked_q, marked_c) = (bench.embed(torch_embed(e)) for e in (unmarked_encoder, marked_encoder))
-    base = bench.owners[(base_q @ base_c.T).argmax(axis=1)] == bench.truth
-    marked_hits = bench.owners[(marked_q @ marked_c.T).argmax(axis=1)] == bench.truth
+    base, marked_hits = bench.hits_of(base_q, base_c), bench.hits_of(marked_q, marked_c)
     cosine = np.concatenate([(base_q * marked_q).sum(axis=1), (base_c * marked_c).sum(axis=1)])
     delta, interval = paired_difference(marked_hits, base)
     rows: list[dict[str, Any]] = []
@@ -91,7 +90,7 @@ def evaluate_mark(ctx: StepContext, card: dict[str, Any]) -> dict[str, float]:
             r.update(read_blackbox(embed, marked, config))
             r["bb_fpr"] = bb_fpr if bb_fpr is not None else float("nan")
         rows.append({"attack": attack, "strength": strength, **r, "ber": r["bit_errors"] / PAYLOAD_BITS,
-                     "top1": float(hits.mean()) if hits is not None else float("nan"),
+                     "top1": float(hits.mean()),
                      "tpr": tpr if tpr is not None else float("nan"),
                      "fpr": fpr if fpr is not None else float("nan"), "unmarked_trials": trials})
 
@@ -126,7 +125,7 @@ def evaluate_mark(ctx: StepContext, card: dict[str, Any]) -> dict[str, float]:
     distill_steps = max(1, round(spec.distill_epochs * epoch_steps)) if spec.distill_epochs > 0 else 0
     if finetune_steps > 0:
         with tempfile.TemporaryDirectory() as tmp:
-            tuned = train_encoder(_finetune_spec(train_params, finetune_steps, float(train_params["lr"])),
+            tuned = train_encoder(finetune_spec(train_params, finetune_steps, float(train_params["lr"])),
                                   config, manifest, Path(tmp), init=copy.deepcopy(marked_encoder))
             tuned_encoder = load_encoder(Path(tmp) / "model.pt")
         state = state_of(tuned_encoder)

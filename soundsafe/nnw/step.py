@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,10 @@ import numpy as np
 
 from soundsafe.atomic import write_text
 from soundsafe.manifest import MANIFEST_NAME
+from soundsafe.params import section_spec
 from soundsafe.steps.context import StepContext
 
-__all__ = ["MarkSpec", "run_evaluate", "run_mark"]
+__all__ = ["MarkSpec", "finetune_spec", "run_evaluate", "run_mark"]
 
 MARK_CARD = "mark.json"
 
@@ -48,18 +49,14 @@ class MarkSpec:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> MarkSpec:
-        known = {f.name for f in fields(cls)}
-        unknown = set(params) - known
-        if unknown:
-            raise ValueError(f"nnw: unknown keys {sorted(unknown)}; known: {sorted(known)}")
-        spec = cls(**params)
+        spec = section_spec(cls, params, "nnw")
         if spec.blackbox and spec.finetune_steps <= 0:
             raise ValueError("nnw: the black-box mark is inserted by the fine-tune; set nnw.finetune_steps > 0 "
                              "or nnw.blackbox: false")
         return spec
 
 
-def _finetune_spec(train_params: dict[str, Any], steps: int, lr: float) -> Any:
+def finetune_spec(train_params: dict[str, Any], steps: int, lr: float) -> Any:
     from soundsafe.fingerprint.train import TrainSpec
 
     return TrainSpec.from_params({**train_params, "steps": steps, "lr": lr, "schedule": "constant",
@@ -115,7 +112,7 @@ def run_mark(ctx: StepContext) -> dict[str, float]:
             return whitebox(model) + triggers(model) if triggers is not None else whitebox(model)
 
         with tempfile.TemporaryDirectory() as tmp:
-            tuned = train_encoder(_finetune_spec(ctx.params["fingerprint_train"], spec.finetune_steps,
+            tuned = train_encoder(finetune_spec(ctx.params["fingerprint_train"], spec.finetune_steps,
                                                  spec.finetune_lr), encoder.config, manifest, Path(tmp),
                                   log=lambda values, step: ctx.run.log_metrics(
                                       {f"finetune_{k}": v for k, v in values.items()}, step=step),

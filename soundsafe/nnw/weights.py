@@ -85,7 +85,7 @@ def write_marked(src: str | os.PathLike[str], dst: str | os.PathLike[str], name:
     if src.suffix == ".onnx":
         raise ValueError(f"{src}: marks are inserted into torch checkpoints (.pt); export the ONNX file after")
     state, checkpoint = _torch_checkpoint(src)
-    layer({k: v for k, v in state.items()}, name, src)
+    layer(state, name, src)
     state = dict(state)
     state[name] = torch.from_numpy(np.ascontiguousarray(weight)).to(state[name].dtype)
     with atomic_path(dst) as tmp:
