@@ -183,6 +183,31 @@ STEPS: tuple[Step, ...] = (
         plots=(("reports/nnw/robustness.csv", "strength", "ber"),),
     ),
     Step(
+        name="attribution_train",
+        description="Mark training music with hidden echoes (single and keyed time-spread) and train small "
+                    "generative models (DDSP-style, RAVE-like VAE) on marked and on clean music.",
+        entry="soundsafe.attribution.step:run_train",
+        hardware="t4",
+        params=("attribution",),
+        deps=("data/corpus", "data/validated"),
+        outs=("models/attribution",),
+        code=("soundsafe/attribution",),
+        metrics="reports/attribution/train/metrics.json",
+    ),
+    Step(
+        name="attribution_evaluate",
+        description="Read the echoes in what each model makes from never-marked music: cepstral z-scores, AUC and "
+                    "false attribution, after MP3 too; the marks' cost and the models' quality.",
+        entry="soundsafe.attribution.step:run_evaluate",
+        hardware="cpu",
+        params=("attribution_evaluate",),
+        deps=("data/corpus", "data/validated", "models/attribution"),
+        code=("soundsafe/attribution",),
+        metrics="reports/attribution/metrics.json",
+        reports=("reports/attribution/summary.md", "reports/attribution/zscores.png", "reports/attribution/roc.png"),
+        plots=(("reports/attribution/attribution.csv", "mark", "auc"),),
+    ),
+    Step(
         name="register",
         description="Register the torch and ONNX models in the MLflow model registry with lineage; move the "
                     "champion alias only when the evaluation passes the gate.",
