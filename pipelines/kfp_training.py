@@ -2,7 +2,8 @@
 
 corpus → validate → core → variable → hierarchical → loss_finetune → realtime → export, evaluate → (gate) →
 register; and beside the watermark, validate → fingerprint_train → fingerprint_index → fingerprint_evaluate, and
-fingerprint_train → nnw_mark → nnw_evaluate (the ownership mark in the encoder).
+fingerprint_train → nnw_mark → nnw_evaluate (the ownership mark in the encoder), and validate → attribution_train →
+attribution_evaluate (hidden echoes in training music).
 ``register`` runs only when the release gate passes (``dsl.If`` on ``params.yaml: register.gate``). Artifacts flow
 between the tasks (Dataset, Model, Metrics, HTML); each task gets its hardware class's resources, accelerator,
 node selector and tolerations from ``params.yaml: kubeflow``; training tasks retry with exponential backoff.
@@ -17,6 +18,7 @@ from typing import Any
 
 from kfp import dsl, kubernetes
 
+from components.attribution import attribution_evaluate, attribution_train
 from components.corpus import corpus
 from components.evaluate import evaluate
 from components.export import export
@@ -86,6 +88,11 @@ def build_pipeline(settings: Mapping[str, Any]) -> Any:
                                 model=ft.outputs["model"]), "nnw_mark", settings)
         _hardware(nnw_evaluate(params=params, profile=profile, corpus=c.outputs["corpus"], data=v.outputs["validated"],
                                model=ft.outputs["model"], marked=nm.outputs["marked"]), "nnw_evaluate", settings)
+        at = _hardware(attribution_train(params=params, profile=profile, corpus=c.outputs["corpus"],
+                                         data=v.outputs["validated"]), "attribution_train", settings)
+        _hardware(attribution_evaluate(params=params, profile=profile, corpus=c.outputs["corpus"],
+                                       data=v.outputs["validated"], models=at.outputs["models"]),
+                  "attribution_evaluate", settings)
         gate = release_gate(params=params, profile=profile, evaluation=e.outputs["metrics"])
         gate.set_display_name("release_gate").set_caching_options(False)
         with dsl.If(gate.output == True, name="evaluation-passed"):  # noqa: E712 (a pipeline expression)

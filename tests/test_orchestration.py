@@ -176,6 +176,10 @@ def test_kfp_local_runner_runs_the_pipeline_on_the_ci_profile(tmp_path: Path) ->
     marked = [json.loads(p.read_text()) for p in out.rglob("metrics") if p.is_file()
               and "unmarked_found" in p.read_text()]
     assert marked and marked[0]["unmarked_found"] == 0 and marked[0]["bit_errors.l1_0.5"] == 0
+    attributed = [json.loads(p.read_text()) for p in out.rglob("metrics") if p.is_file()
+                  and "ddsp.echo75.raw.auc" in p.read_text()]
+    assert attributed and 0.0 <= attributed[0]["ddsp.echo75.raw.auc"] <= 1.0  # the models Artifact reached it
+    assert len(list(out.rglob("models.json"))) == 1
     registered = [json.loads(p.read_text()) for p in out.rglob("register/metrics") if p.is_file()]
     assert registered and registered[0]["gate_passed"] == 1  # the ci gate passed, so dsl.If ran register
     assert (project / "mlflow.db").is_file()  # every task logged to the project's store

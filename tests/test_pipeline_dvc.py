@@ -74,6 +74,10 @@ def test_ci_pipeline_runs_caches_and_reruns_only_what_changed(project: Path) -> 
     assert nnw["payload_bits"] >= 64 and nnw["unmarked_found"] == 0 and nnw["bit_errors.l1_0.5"] == 0
     assert "## False positives" in (project / "reports/nnw/summary.md").read_text()
     assert (project / "reports/nnw/robustness.png").stat().st_size > 10_000
+    attributed = json.loads((project / "reports/attribution/metrics.json").read_text())
+    assert 0.0 <= attributed["ddsp.echo75.raw.auc"] <= 1.0 and "vae.tse100.mp3.fpr" in attributed
+    assert attributed["marking.echo75.snr_db"] < 12  # α = 0.4: the echo is loud, by design of the experiment
+    assert "| echo75 | ddsp | no | raw |" in (project / "reports/attribution/summary.md").read_text()
     registered = json.loads((project / "reports/register/metrics.json").read_text())
     assert registered["version"] == 1 and registered["gate_passed"] == 1  # the ci gate's bounds
     assert registered["onnx_version"] == 1 and registered["onnx_gate_passed"] == 1
@@ -99,6 +103,7 @@ def test_ci_pipeline_runs_caches_and_reruns_only_what_changed(project: Path) -> 
     assert sorted(children["tags.mlflow.runName"]) == sorted(["corpus", "validate", *phases, "export", "evaluate",
                                                                   "fingerprint_train", "fingerprint_index",
                                                                   "fingerprint_evaluate", "nnw_mark", "nnw_evaluate",
+                                                                  "attribution_train", "attribution_evaluate",
                                                                   "register"])
     assert set(children["status"]) == {"FINISHED"}
     assert float(children[children["tags.mlflow.runName"] == "corpus"]["metrics.tracks"].iloc[0]) == 8

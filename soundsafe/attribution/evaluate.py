@@ -24,7 +24,7 @@ from soundsafe.attribution.models import SAMPLE_RATE, spectral_loss
 from soundsafe.attribution.train import generate
 from soundsafe.params import section_spec
 
-__all__ = ["EvalSpec", "auc", "clip_scores", "mark_quality", "summarise", "test_clips"]
+__all__ = ["EvalSpec", "auc", "clip_scores", "held_out_clips", "mark_quality", "summarise"]
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class EvalSpec:
         return section_spec(cls, params, "attribution_evaluate")
 
 
-def test_clips(tracks: list[np.ndarray], clip_s: float, per_track: int) -> list[np.ndarray]:
+def held_out_clips(tracks: list[np.ndarray], clip_s: float, per_track: int) -> list[np.ndarray]:
     """``per_track`` consecutive clips of ``clip_s`` from the middle of each track (fewer when it is short)."""
     n = round(clip_s * SAMPLE_RATE)
     clips = []

@@ -19,7 +19,7 @@ import torch
 
 from soundsafe.atomic import write_text
 from soundsafe.attribution.detect import z_score
-from soundsafe.attribution.evaluate import Attribution, EvalSpec, clip_scores, mark_quality, summarise, test_clips
+from soundsafe.attribution.evaluate import Attribution, EvalSpec, clip_scores, held_out_clips, mark_quality, summarise
 from soundsafe.attribution.marks import EchoMark
 from soundsafe.attribution.models import build_model
 from soundsafe.manifest import MANIFEST_NAME
@@ -48,7 +48,7 @@ def evaluate_attribution(ctx: StepContext, card: dict[str, Any]) -> dict[str, fl
     marks = train_spec.mark_objects()
     manifest = ctx.path("data/validated") / MANIFEST_NAME
     tracks = load_split(manifest, "test", spec.test_tracks, spec.clip_s * spec.clips_per_track + 1)
-    clips = test_clips(tracks, spec.clip_s, spec.clips_per_track)
+    clips = held_out_clips(tracks, spec.clip_s, spec.clips_per_track)
     out = ctx.path(REPORT)
     out.mkdir(parents=True, exist_ok=True)
 

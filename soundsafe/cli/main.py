@@ -28,6 +28,7 @@ _EPILOG = """examples:
   soundsafe payload inspect meta.json    # the watermark payload: see `soundsafe payload --help`
   soundsafe attack list                  # the attack registry: see `soundsafe attack --help`
   soundsafe nnw verify marked.pt --key owner.key   # an ownership mark in a model: `soundsafe nnw --help`
+  soundsafe attribution detect generated/*.wav --mark echo75   # trained on your music? `attribution --help`
   soundsafe evaluate --audio ~/music --out reports/my_eval   # quality, robustness, cost vs baselines
 """
 
@@ -39,6 +40,7 @@ _COMMAND_MODULES = {
     "verify": ("watermark_cmd", "add_watermark_parsers"), "payload": ("payload_cmd", "add_payload_parser"),
     "attack": ("attack_cmd", "add_attack_parser"), "evaluate": ("evaluate_cmd", "add_evaluate_parser"),
     "fingerprint": ("fingerprint_cmd", "add_fingerprint_parser"), "nnw": ("nnw_cmd", "add_nnw_parser"),
+    "attribution": ("attribution_cmd", "add_attribution_parser"),
 }
 
 
@@ -161,6 +163,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from soundsafe.cli.nnw_cmd import run_nnw
 
         return run_nnw(args)
+    if args.command == "attribution":
+        from soundsafe.cli.attribution_cmd import run_attribution
+
+        return run_attribution(args)
     if args.command == "evaluate":
         from soundsafe.cli.evaluate_cmd import run_evaluate
 
