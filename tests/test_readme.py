@@ -236,6 +236,20 @@ def _identified(track: str) -> Check:
     return check
 
 
+def _attribution_marked(mark: str) -> Check:
+    def check(proc: subprocess.CompletedProcess[str], _: Path) -> None:
+        out = _json(proc)
+        assert out["mark"] == mark and 3 < out["snr_db"] < 30, out
+    return check
+
+
+def _attribution_found(mark: str) -> Check:
+    def check(proc: subprocess.CompletedProcess[str], _: Path) -> None:
+        out = _json(proc)
+        assert out["found"] == [mark] and out["pooled_z"][mark] > 5 and out["files"], out
+    return check
+
+
 def _nnw(found: bool, owner: int | None = None) -> Check:
     def check(proc: subprocess.CompletedProcess[str], _: Path) -> None:
         out = _json(proc)
@@ -265,6 +279,8 @@ ONNX_COPY = "python -c 'import shutil; from soundsafe.watermark.default_model im
 INDEX = "soundsafe fingerprint index ~/catalog --out my_index"
 FP_COPY = "python -c 'import os, shutil; from soundsafe.fingerprint.encoders import RELEASE_DIR as r; " \
           "shutil.copytree(r, \"models/fingerprint\")'"
+# stand-ins for a suspect model's outputs: the sandbox song with the echo a model trained on marked music makes
+GENERATED = "mkdir -p generated && soundsafe attribution mark song.wav generated/a.wav --mark echo75"
 NNW_KEYGEN = "soundsafe nnw keygen owner.key --layer body.12.weight"
 NNW_MARK = "soundsafe nnw mark models/fingerprint/model.pt marked.pt --key owner.key --owner 7 --model-id 20261207"
 INGEST = "soundsafe ingest ~/music --out data/my_corpus --metadata ~/music/metadata.csv"
@@ -323,6 +339,12 @@ CASES: dict[str, Case] = {
                                                            before=(FP_COPY, NNW_KEYGEN, NNW_MARK)),
     "soundsafe nnw verify models/fingerprint/encoder.onnx --key owner.key":
         Case(rc=1, check=_nnw(False), before=(FP_COPY, NNW_KEYGEN)),
+    "soundsafe attribution mark song.wav song.marked.wav --mark echo75":
+        Case(check=_all(_files("song.marked.wav"), _attribution_marked("echo75")), remove=("song.marked.wav",)),
+    "soundsafe attribution mark song.wav song.marked.wav --mark tse100 --key 31337":
+        Case(check=_all(_files("song.marked.wav"), _attribution_marked("tse100")), remove=("song.marked.wav",)),
+    "soundsafe attribution detect generated/*.wav --mark echo75":
+        Case(check=_attribution_found("echo75"), before=(GENERATED,)),
     "soundsafe pipeline kfp compile": Case(check=_all(_has("wrote"), _files("pipelines/soundsafe_training.yaml")),
                                            remove=("pipelines/soundsafe_training.yaml",)),
     "soundsafe pipeline azure render": Case(check=_has("wrote", "pipeline_job")),
@@ -355,6 +377,8 @@ USAGE: dict[str, Usage] = {
         Usage((("fingerprint", "index"), ("fingerprint", "identify"))),
     "soundsafe nnw keygen KEY --layer L | layers M | mark M OUT --key F --owner N --model-id N | verify M --key F":
         Usage(tuple(("nnw", a) for a in ("keygen", "layers", "mark", "verify"))),
+    "soundsafe attribution mark IN OUT --mark M [--key N] | detect FILE... --mark M [--threshold Z]":
+        Usage((("attribution", "mark"), ("attribution", "detect"))),
     "soundsafe evaluate --audio DIR --out DIR [--model M] [--attacks SET] [--baselines echo,tse] [--external NAME]":
         Usage((("evaluate",),)),
 }

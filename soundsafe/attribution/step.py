@@ -41,7 +41,7 @@ class TrainSpec:
     pitch_semitones: int = 2
     train_tracks: int = 24
     train_seconds: float = 30.0
-    steps: dict[str, int] = field(default_factory=lambda: {"ddsp": 150, "vae": 300})
+    steps: dict[str, int] = field(default_factory=lambda: {"ddsp": 150, "vae": 500})
     batch: int = 8
     excerpt_s: float = 1.0
     lr: float = 1e-3
