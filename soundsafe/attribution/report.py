@@ -41,7 +41,7 @@ def load_model(path: Path) -> torch.nn.Module:
 
 def evaluate_attribution(ctx: StepContext, card: dict[str, Any]) -> dict[str, float]:
     from soundsafe.attribution.step import TrainSpec
-    from soundsafe.attribution.train import load_split
+    from soundsafe.splits import load_split
 
     spec = EvalSpec.from_params(ctx.params["attribution_evaluate"])
     train_spec = TrainSpec(**card["spec"])  # the marks the models were trained with

@@ -87,7 +87,8 @@ def plan_models(spec: TrainSpec) -> list[ModelPlan]:
 
 
 def run_train(ctx: StepContext) -> dict[str, float]:
-    from soundsafe.attribution.train import load_split, train_model
+    from soundsafe.attribution.train import train_model
+    from soundsafe.splits import load_split
 
     spec = TrainSpec.from_params(ctx.params["attribution"])
     marks = {m.name: m for m in spec.mark_objects()}

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,29 +21,11 @@ from scipy.signal import resample_poly
 
 from soundsafe.attribution.marks import EchoMark, apply_mark
 from soundsafe.attribution.models import SAMPLE_RATE, ModelKind, build_model, spectral_loss
-from soundsafe.audio.io import read_audio, resample
-from soundsafe.manifest import audio_path, read_manifest
 from soundsafe.progress import progress
 
-__all__ = ["TrainResult", "generate", "load_split", "pitch_views", "train_model"]
+__all__ = ["TrainResult", "generate", "pitch_views", "train_model"]
 
 _SILENT_RMS = 10 ** (-45 / 20)
-
-
-def load_split(manifest: Path, split: str, tracks: int, seconds: float) -> list[np.ndarray]:
-    """The middle ``seconds`` of the first ``tracks`` tracks of ``split`` (manifest order), mono at 44.1 kHz."""
-    df = read_manifest(manifest)
-    rows = df[df["split"] == split]
-    if rows.empty:
-        raise ValueError(f"{manifest}: no tracks in split {split!r} (splits: {sorted(df['split'].unique())})")
-    out = []
-    for _, row in rows.head(tracks).iterrows():
-        audio, sr = read_audio(audio_path(manifest, row["path"]))
-        mono = resample(audio, sr, SAMPLE_RATE).mean(axis=1)
-        keep = min(mono.size, round(seconds * SAMPLE_RATE))
-        start = (mono.size - keep) // 2
-        out.append(np.ascontiguousarray(mono[start: start + keep], dtype=np.float32))
-    return out
 
 
 def pitch_views(audio: np.ndarray, semitones: int) -> list[np.ndarray]:

@@ -191,7 +191,7 @@ STEPS: tuple[Step, ...] = (
         params=("attribution",),
         deps=("data/corpus", "data/validated"),
         outs=("models/attribution",),
-        code=("soundsafe/attribution",),
+        code=("soundsafe/attribution", "soundsafe/splits.py"),
         metrics="reports/attribution/train/metrics.json",
     ),
     Step(
@@ -202,7 +202,7 @@ STEPS: tuple[Step, ...] = (
         hardware="cpu",
         params=("attribution_evaluate",),
         deps=("data/corpus", "data/validated", "models/attribution"),
-        code=("soundsafe/attribution",),
+        code=("soundsafe/attribution", "soundsafe/splits.py"),
         metrics="reports/attribution/metrics.json",
         reports=("reports/attribution/summary.md", "reports/attribution/zscores.png", "reports/attribution/roc.png"),
         plots=(("reports/attribution/attribution.csv", "mark", "auc"),),
