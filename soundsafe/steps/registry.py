@@ -208,6 +208,31 @@ STEPS: tuple[Step, ...] = (
         plots=(("reports/attribution/attribution.csv", "mark", "auc"),),
     ),
     Step(
+        name="cloak",
+        description="Protective noise (HarmonyCloak): white-box and black-box error-minimizing cloaks of the "
+                    "training music, under its masking threshold.",
+        entry="soundsafe.cloak.step:run_cloak",
+        hardware="t4",
+        params=("cloak",),
+        deps=("data/corpus", "data/validated"),
+        outs=("models/cloak",),
+        code=("soundsafe/cloak", "soundsafe/splits.py", "soundsafe/watermark/psychoacoustic.py"),
+        metrics="reports/cloak/make/metrics.json",
+    ),
+    Step(
+        name="cloak_evaluate",
+        description="Train fresh generative models (one of an unseen architecture) on clean and cloaked music, "
+                    "raw and after MP3: held-out loss, Fréchet distance; the cloaks' SNR, NMR, PESQ.",
+        entry="soundsafe.cloak.step:run_evaluate",
+        hardware="t4",
+        params=("cloak_evaluate",),
+        deps=("data/corpus", "data/validated", "models/cloak"),
+        code=("soundsafe/cloak", "soundsafe/splits.py"),
+        metrics="reports/cloak/metrics.json",
+        reports=("reports/cloak/summary.md", "reports/cloak/loss_curves.png"),
+        plots=(("reports/cloak/curves.csv", "step", "heldout_loss"),),
+    ),
+    Step(
         name="register",
         description="Register the torch and ONNX models in the MLflow model registry with lineage; move the "
                     "champion alias only when the evaluation passes the gate.",
