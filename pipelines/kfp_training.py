@@ -3,7 +3,7 @@
 corpus → validate → core → variable → hierarchical → loss_finetune → realtime → export, evaluate → (gate) →
 register; and beside the watermark, validate → fingerprint_train → fingerprint_index → fingerprint_evaluate, and
 fingerprint_train → nnw_mark → nnw_evaluate (the ownership mark in the encoder), and validate → attribution_train →
-attribution_evaluate (hidden echoes in training music).
+attribution_evaluate (hidden echoes in training music), and validate → cloak → cloak_evaluate (protective noise).
 ``register`` runs only when the release gate passes (``dsl.If`` on ``params.yaml: register.gate``). Artifacts flow
 between the tasks (Dataset, Model, Metrics, HTML); each task gets its hardware class's resources, accelerator,
 node selector and tolerations from ``params.yaml: kubeflow``; training tasks retry with exponential backoff.
@@ -19,6 +19,7 @@ from typing import Any
 from kfp import dsl, kubernetes
 
 from components.attribution import attribution_evaluate, attribution_train
+from components.cloak import cloak, cloak_evaluate
 from components.corpus import corpus
 from components.evaluate import evaluate
 from components.export import export
@@ -93,6 +94,10 @@ def build_pipeline(settings: Mapping[str, Any]) -> Any:
         _hardware(attribution_evaluate(params=params, profile=profile, corpus=c.outputs["corpus"],
                                        data=v.outputs["validated"], models=at.outputs["models"]),
                   "attribution_evaluate", settings)
+        ck = _hardware(cloak(params=params, profile=profile, corpus=c.outputs["corpus"], data=v.outputs["validated"]),
+                       "cloak", settings)
+        _hardware(cloak_evaluate(params=params, profile=profile, corpus=c.outputs["corpus"],
+                                 data=v.outputs["validated"], cloaks=ck.outputs["cloaks"]), "cloak_evaluate", settings)
         gate = release_gate(params=params, profile=profile, evaluation=e.outputs["metrics"])
         gate.set_display_name("release_gate").set_caching_options(False)
         with dsl.If(gate.output == True, name="evaluation-passed"):  # noqa: E712 (a pipeline expression)

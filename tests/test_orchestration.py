@@ -180,6 +180,9 @@ def test_kfp_local_runner_runs_the_pipeline_on_the_ci_profile(tmp_path: Path) ->
                   and "ddsp.echo75.raw.auc" in p.read_text()]
     assert attributed and 0.0 <= attributed[0]["ddsp.echo75.raw.auc"] <= 1.0  # the models Artifact reached it
     assert len(list(out.rglob("models.json"))) == 1
+    cloaked = [json.loads(p.read_text()) for p in out.rglob("metrics") if p.is_file()
+               and "transformer.whitebox.loss_increase" in p.read_text()]
+    assert cloaked and cloaked[0]["whitebox.nmr_db.max"] < 0  # the cloaks Artifact reached cloak_evaluate
     registered = [json.loads(p.read_text()) for p in out.rglob("register/metrics") if p.is_file()]
     assert registered and registered[0]["gate_passed"] == 1  # the ci gate passed, so dsl.If ran register
     assert (project / "mlflow.db").is_file()  # every task logged to the project's store

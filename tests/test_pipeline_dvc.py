@@ -78,6 +78,10 @@ def test_ci_pipeline_runs_caches_and_reruns_only_what_changed(project: Path) -> 
     assert 0.0 <= attributed["ddsp.echo75.raw.auc"] <= 1.0 and "vae.tse100.mp3.fpr" in attributed
     assert attributed["marking.echo75.snr_db"] < 12  # α = 0.4: the echo is loud, by design of the experiment
     assert "| echo75 | ddsp | no | raw |" in (project / "reports/attribution/summary.md").read_text()
+    cloaked = json.loads((project / "reports/cloak/metrics.json").read_text())
+    assert cloaked["whitebox.nmr_db.max"] < 0 and cloaked["blackbox.snr_db.min"] >= 30
+    assert "transformer.whitebox_mp3.frechet_ratio" in cloaked
+    assert "## Against the targets" in (project / "reports/cloak/summary.md").read_text()
     registered = json.loads((project / "reports/register/metrics.json").read_text())
     assert registered["version"] == 1 and registered["gate_passed"] == 1  # the ci gate's bounds
     assert registered["onnx_version"] == 1 and registered["onnx_gate_passed"] == 1
@@ -104,6 +108,7 @@ def test_ci_pipeline_runs_caches_and_reruns_only_what_changed(project: Path) -> 
                                                                   "fingerprint_train", "fingerprint_index",
                                                                   "fingerprint_evaluate", "nnw_mark", "nnw_evaluate",
                                                                   "attribution_train", "attribution_evaluate",
+                                                                  "cloak", "cloak_evaluate",
                                                                   "register"])
     assert set(children["status"]) == {"FINISHED"}
     assert float(children[children["tags.mlflow.runName"] == "corpus"]["metrics.tracks"].iloc[0]) == 8

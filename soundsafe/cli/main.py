@@ -29,6 +29,7 @@ _EPILOG = """examples:
   soundsafe attack list                  # the attack registry: see `soundsafe attack --help`
   soundsafe nnw verify marked.pt --key owner.key   # an ownership mark in a model: `soundsafe nnw --help`
   soundsafe attribution detect generated/*.wav --mark echo75   # trained on your music? `attribution --help`
+  soundsafe cloak song.wav song.cloaked.wav         # protective noise against generative training
   soundsafe evaluate --audio ~/music --out reports/my_eval   # quality, robustness, cost vs baselines
 """
 
@@ -40,7 +41,7 @@ _COMMAND_MODULES = {
     "verify": ("watermark_cmd", "add_watermark_parsers"), "payload": ("payload_cmd", "add_payload_parser"),
     "attack": ("attack_cmd", "add_attack_parser"), "evaluate": ("evaluate_cmd", "add_evaluate_parser"),
     "fingerprint": ("fingerprint_cmd", "add_fingerprint_parser"), "nnw": ("nnw_cmd", "add_nnw_parser"),
-    "attribution": ("attribution_cmd", "add_attribution_parser"),
+    "attribution": ("attribution_cmd", "add_attribution_parser"), "cloak": ("cloak_cmd", "add_cloak_parser"),
 }
 
 
@@ -167,6 +168,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from soundsafe.cli.attribution_cmd import run_attribution
 
         return run_attribution(args)
+    if args.command == "cloak":
+        from soundsafe.cli.cloak_cmd import run_cloak
+
+        return run_cloak(args)
     if args.command == "evaluate":
         from soundsafe.cli.evaluate_cmd import run_evaluate
 
