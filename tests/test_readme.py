@@ -250,6 +250,11 @@ def _attribution_found(mark: str) -> Check:
     return check
 
 
+def _cloaked(proc: subprocess.CompletedProcess[str], _: Path) -> None:
+    out = _json(proc)
+    assert out["snr_db"] >= 31.9 and out["nmr_db"] < 0 and out["surrogate_loss_cloaked"] > 0, out
+
+
 def _nnw(found: bool, owner: int | None = None) -> Check:
     def check(proc: subprocess.CompletedProcess[str], _: Path) -> None:
         out = _json(proc)
@@ -345,6 +350,10 @@ CASES: dict[str, Case] = {
         Case(check=_all(_files("song.marked.wav"), _attribution_marked("tse100")), remove=("song.marked.wav",)),
     "soundsafe attribution detect generated/*.wav --mark echo75":
         Case(check=_attribution_found("echo75"), before=(GENERATED,)),
+    "soundsafe cloak song.wav song.cloaked.wav":
+        Case(check=_all(_audio_like("song.cloaked.wav", "song.wav", 0.0), _cloaked), remove=("song.cloaked.wav",)),
+    "soundsafe cloak song.wav song.cloaked.wav --blackbox --rounds 1":
+        Case(check=_all(_audio_like("song.cloaked.wav", "song.wav", 0.0), _cloaked), remove=("song.cloaked.wav",)),
     "soundsafe pipeline kfp compile": Case(check=_all(_has("wrote"), _files("pipelines/soundsafe_training.yaml")),
                                            remove=("pipelines/soundsafe_training.yaml",)),
     "soundsafe pipeline azure render": Case(check=_has("wrote", "pipeline_job")),
@@ -377,6 +386,7 @@ USAGE: dict[str, Usage] = {
         Usage((("fingerprint", "index"), ("fingerprint", "identify"))),
     "soundsafe nnw keygen KEY --layer L | layers M | mark M OUT --key F --owner N --model-id N | verify M --key F":
         Usage(tuple(("nnw", a) for a in ("keygen", "layers", "mark", "verify"))),
+    "soundsafe cloak IN OUT [--rounds N] [--blackbox] [--margin DB] [--min-snr DB]": Usage((("cloak",),)),
     "soundsafe attribution mark IN OUT --mark M [--key N] | detect FILE... --mark M [--threshold Z]":
         Usage((("attribution", "mark"), ("attribution", "detect"))),
     "soundsafe evaluate --audio DIR --out DIR [--model M] [--attacks SET] [--baselines echo,tse] [--external NAME]":

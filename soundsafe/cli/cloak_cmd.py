@@ -13,7 +13,7 @@ __all__ = ["add_cloak_parser", "run_cloak"]
 
 _EPILOG = """examples:
   soundsafe cloak song.wav song.cloaked.wav                 # white-box cloak against AR + diffusion surrogates
-  soundsafe cloak song.wav song.cloaked.wav --blackbox --rounds 2   # meta-learned over three surrogates
+  soundsafe cloak song.wav song.cloaked.wav --blackbox --rounds 1   # meta-learned over three surrogates
 
 The noise is error-minimizing (min-min optimisation): surrogate generative models over log-mel frames are trained
 on the cloaked song while projected gradient steps change the noise to make their training loss lower, so the

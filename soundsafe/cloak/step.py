@@ -32,13 +32,13 @@ DELTAS = "deltas.npz"
 class StepSpec:
     """``params.yaml: cloak``."""
 
-    train_tracks: int = 16
-    train_seconds: float = 20.0
+    train_tracks: int = 8
+    train_seconds: float = 10.0
     surrogates: list[str] = field(default_factory=lambda: ["ar", "diffusion"])  # white-box
     meta_surrogates: list[str] = field(default_factory=lambda: ["ar", "diffusion", "ar"])  # black-box, Q of them
-    rounds: int = 10
+    rounds: int = 5
     train_steps: int = 20
-    pgd_steps: int = 5
+    pgd_steps: int = 2
     step: float = 0.5
     crop_s: float = 2.0
     batch: int = 8
