@@ -352,8 +352,6 @@ CASES: dict[str, Case] = {
         Case(check=_attribution_found("echo75"), before=(GENERATED,)),
     "soundsafe cloak song.wav song.cloaked.wav":
         Case(check=_all(_audio_like("song.cloaked.wav", "song.wav", 0.0), _cloaked), remove=("song.cloaked.wav",)),
-    "soundsafe cloak song.wav song.cloaked.wav --blackbox --rounds 1":
-        Case(check=_all(_audio_like("song.cloaked.wav", "song.wav", 0.0), _cloaked), remove=("song.cloaked.wav",)),
     "soundsafe pipeline kfp compile": Case(check=_all(_has("wrote"), _files("pipelines/soundsafe_training.yaml")),
                                            remove=("pipelines/soundsafe_training.yaml",)),
     "soundsafe pipeline azure render": Case(check=_has("wrote", "pipeline_job")),

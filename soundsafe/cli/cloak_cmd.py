@@ -13,7 +13,9 @@ __all__ = ["add_cloak_parser", "run_cloak"]
 
 _EPILOG = """examples:
   soundsafe cloak song.wav song.cloaked.wav                 # white-box cloak against AR + diffusion surrogates
-  soundsafe cloak song.wav song.cloaked.wav --blackbox --rounds 1   # meta-learned over three surrogates
+
+--blackbox meta-learns the noise over three surrogates (AR, diffusion, a second AR) instead: for when the model
+that will be trained on the music is unknown; about twice as slow.
 
 The noise is error-minimizing (min-min optimisation): surrogate generative models over log-mel frames are trained
 on the cloaked song while projected gradient steps change the noise to make their training loss lower, so the
