@@ -20,19 +20,13 @@ from soundsafe.attribution.models import build_model
 from soundsafe.attribution.step import TrainSpec, plan_models
 from soundsafe.attribution.train import generate, pitch_views, train_model
 from soundsafe.cli.main import main
+from tests.songs import plucked_song
 
 SR = 44100
 
 
 def _song(seed: int, seconds: float = 4.0) -> np.ndarray:
-    """Plucked notes of random pitch over a little noise: music-like, with a cepstrum that is not flat."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(SR * seconds)) / SR
-    x = 0.01 * rng.standard_normal(t.size)
-    for i in range(int(seconds * 4)):
-        on = (t >= i / 4) & (t < i / 4 + 0.3)
-        x += on * np.sin(2 * np.pi * rng.uniform(110, 660) * t) * np.exp(-(t - i / 4) * 6) * 0.3
-    return x.astype(np.float32)
+    return plucked_song(seed, seconds)
 
 
 def test_marks_add_the_echo_they_name_and_keep_shape() -> None:

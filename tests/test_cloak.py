@@ -20,19 +20,13 @@ from soundsafe.cloak.report import _effects
 from soundsafe.cloak.step import StepSpec
 from soundsafe.cloak.train import frechet_distance, mel_frames, train_generative
 from soundsafe.evaluation.quality import nmr_db, snr_db
+from tests.songs import plucked_song
 
 SR = 44100
 
 
 def _song(seed: int, seconds: float = 3.0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(SR * seconds)) / SR
-    x = 0.003 * rng.standard_normal(t.size)
-    for i in range(int(seconds * 4)):
-        on = (t >= i / 4) & (t < i / 4 + 0.3)
-        f = rng.uniform(110, 660)
-        x += on * (np.sin(2 * np.pi * f * t) + 0.3 * np.sin(4 * np.pi * f * t)) * np.exp(-(t - i / 4) * 6) * 0.3
-    return x.astype(np.float32)
+    return plucked_song(seed, seconds, noise=0.003, overtone=0.3)
 
 
 def test_projection_keeps_any_noise_under_the_mask_the_snr_floor_and_16_khz() -> None:
