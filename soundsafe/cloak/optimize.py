@@ -95,7 +95,7 @@ def make_cloak(tracks: list[np.ndarray], kinds: list[ModelKind], spec: CloakSpec
             for k in range(spec.pgd_steps):
                 delta = deltas[i].clone().requires_grad_(True)
                 held_out = (r * spec.pgd_steps + k) % len(surrogates) if blackbox else None
-                loss = _cloak_loss(surrogates, host, delta, held_out, spec.inner_lr)
+                loss = _cloak_loss(surrogates, host, delta, held_out, spec.inner_lr, draw=r * spec.pgd_steps + k)
                 (grad,) = torch.autograd.grad(loss, delta)
                 step = grad / (grad.pow(2).mean().sqrt() + 1e-12) * spec.step * scale
                 deltas[i] = project(delta.detach() - step, budget)
@@ -123,13 +123,14 @@ class _LossOf(torch.nn.Module):
 
 
 def _cloak_loss(surrogates: list[torch.nn.Module], host: torch.Tensor, delta: torch.Tensor, held_out: int | None,
-                inner_lr: float) -> torch.Tensor:
+                inner_lr: float, draw: int = 0) -> torch.Tensor:
     """The surrogates' loss on one cloaked track. Black-box (``held_out`` given): every surrogate but that one
     after one simulated SGD step on the cloaked track (meta-train), that one as it is (meta-test)."""
     mel = log_mel((host + delta)[None])
     total = mel.new_zeros(())
+    generator_state = torch.random.get_rng_state()  # the surrogates' training keeps its own stream
     for q, model in enumerate(surrogates):
-        torch.manual_seed(0)  # the diffusion loss draws noise: the same draw for every PGD step
+        torch.manual_seed(draw)  # the diffusion loss draws noise: one draw per PGD step, the same inside it
         if held_out is None or q == held_out:
             total = total + model.loss(mel)
             continue
@@ -138,6 +139,7 @@ def _cloak_loss(surrogates: list[torch.nn.Module], host: torch.Tensor, delta: to
         grads = torch.autograd.grad(functional_call(wrapped, params, (mel,)), list(params.values()),
                                     create_graph=True)
         updated = {k: p - inner_lr * g for (k, p), g in zip(params.items(), grads, strict=True)}
-        torch.manual_seed(0)
+        torch.manual_seed(draw)
         total = total + functional_call(wrapped, updated, (mel,))
+    torch.random.set_rng_state(generator_state)
     return total / len(surrogates)
