@@ -80,6 +80,15 @@ def test_time_spread_echo_needs_its_key_and_survives_mp3() -> None:
     assert scores["tse100"] > 5 and abs(scores["echo75"]) < 3.5
 
 
+def test_time_spread_null_is_calibrated_on_structured_cepstra() -> None:
+    # a strided decoder's periodic artefacts: peaks every 16 quefrencies; keys not in the audio must read N(0, 1)
+    rng = np.random.default_rng(0)
+    cepstrum = 0.01 * rng.standard_normal(4096)
+    cepstrum[::16] += 0.2
+    zs = np.array([z_score(cepstrum, EchoMark("tse", 100, 0.3, 1024, key=k)) for k in range(200)])
+    assert abs(zs.mean()) < 0.3 and 0.7 < zs.std() < 1.3 and (zs > 3).mean() < 0.02
+
+
 def test_silence_reads_no_echo() -> None:
     assert z_score(mean_cepstrum(np.zeros(SR, np.float32)), EchoMark("echo", 75, 0.4)) == 0.0
 
