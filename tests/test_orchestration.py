@@ -155,7 +155,7 @@ def test_kfp_local_runner_runs_the_pipeline_on_the_ci_profile(tmp_path: Path) ->
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "SOUNDSAFE_PARENT_RUN_ID")}
     done = subprocess.run([sys.executable, "-m", "soundsafe", "pipeline", "kfp", "run-local", "--profile", "ci",
                            "--pipeline-root", "out"], cwd=project, env=env, capture_output=True, text=True,
-                          timeout=1200, stdin=subprocess.DEVNULL)
+                          timeout=1800, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     assert "kfp.local run finished" in done.stdout
     out = project / "out"

@@ -19,7 +19,8 @@ GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAM
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "SOUNDSAFE_PARENT_RUN_ID")}
     env.update(GIT_ENV)
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=1500,
+                          stdin=subprocess.DEVNULL)
 
 
 @pytest.fixture(scope="module")
