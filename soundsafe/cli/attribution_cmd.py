@@ -6,8 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 __all__ = ["add_attribution_parser", "run_attribution"]
 
@@ -63,7 +62,7 @@ def _marks(args: argparse.Namespace) -> list:
     return [parse_mark(n, args.alpha, args.tse_alpha, args.pn_length, args.key) for n in names]
 
 
-def _read(path: Path) -> np.ndarray:
+def _read(path: Path) -> Any:
     from soundsafe.attribution.models import SAMPLE_RATE
     from soundsafe.audio.io import read_audio, resample
 
@@ -96,6 +95,8 @@ def _mark(args: argparse.Namespace) -> int:
 
 
 def _detect(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from soundsafe.attribution.detect import mean_cepstrum, z_score
 
     marks = _marks(args)

@@ -7,8 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 __all__ = ["add_cloak_parser", "run_cloak"]
 
 _EPILOG = """examples:
@@ -52,6 +50,8 @@ def run_cloak(args: argparse.Namespace) -> int:
 
 
 def _cloak(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from soundsafe.audio.io import read_audio, resample, write_wav
     from soundsafe.cloak.budget import BudgetSpec
     from soundsafe.cloak.optimize import CloakSpec, make_cloak
