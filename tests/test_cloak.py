@@ -14,9 +14,9 @@ import torch
 
 from soundsafe.cli.main import main
 from soundsafe.cloak.budget import Budget, BudgetSpec, project
-from soundsafe.cloak.models import KINDS, build_model, log_mel
+from soundsafe.cloak.models import KINDS, TOP_DB, build_model, log_mel
 from soundsafe.cloak.optimize import CloakSpec, make_cloak
-from soundsafe.cloak.report import _effects
+from soundsafe.cloak.report import EvalSpec, _effects, _paired
 from soundsafe.cloak.step import StepSpec
 from soundsafe.cloak.train import frechet_distance, mel_frames, train_generative
 from soundsafe.evaluation.quality import nmr_db, snr_db
@@ -48,6 +48,30 @@ def test_log_mel_is_differentiable_and_about_unit_scale() -> None:
     assert mel.shape[-1] == 64 and mel.shape[1] == audio.shape[1] // 512 + 1
     mel.mean().backward()
     assert audio.grad is not None and torch.isfinite(audio.grad).all() and audio.grad.abs().sum() > 0
+
+
+def test_log_mel_floors_each_excerpt_top_db_under_its_maximum() -> None:
+    song = torch.from_numpy(_song(8))
+    quiet = song.clone()
+    quiet[SR:] = 0.0  # two seconds of digital silence
+    mel = log_mel(torch.stack([song, quiet]))
+    span = (mel.amax(dim=(1, 2)) - mel.amin(dim=(1, 2))) * 20  # back to dB
+    assert torch.all(span <= TOP_DB + 1e-3) and span[1] == pytest.approx(TOP_DB, abs=1e-3)
+    assert torch.allclose(log_mel(song[None], top_db=200.0)[0, :40].amax(), mel[0, :40].amax())
+
+
+def test_noise_is_never_louder_than_the_music_in_a_bin() -> None:
+    host = _song(9)
+    host[SR: 2 * SR] *= 1e-4  # a near-silent stretch: its threshold in quiet is far above the music
+    free = Budget.of(torch.from_numpy(host), BudgetSpec(host_ceiling_db=200.0))
+    capped = Budget.of(torch.from_numpy(host), BudgetSpec())
+    level = capped.stft(torch.from_numpy(host)).abs()
+    assert torch.all(capped.magnitude <= level * 1.1 + 1e-9)  # 1.1: float32 vs the model's float64 STFT
+    assert (free.magnitude > 2 * level + 1e-9).any()  # without the ceiling the silence would take noise
+    quiet = slice(SR + 4096, 2 * SR - 4096)
+    added = {name: project(torch.randn(host.size), b).numpy()[quiet] for name, b in (("free", free), ("cap", capped))}
+    rms = {name: float(np.sqrt(np.mean(a ** 2))) for name, a in added.items()}
+    assert rms["cap"] <= 2 * np.sqrt(np.mean(host[quiet] ** 2)) < rms["free"], rms
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -101,15 +125,24 @@ def test_frechet_distance_is_zero_for_the_same_set_and_grows_with_a_shift() -> N
     assert frechet_distance(a, a + 2.0) == pytest.approx(16.0, rel=1e-6)  # |Δμ|² = 4 × 2²
 
 
-def test_effects_compare_with_the_matching_clean_model() -> None:
-    table = pd.DataFrame([{"version": v, "kind": "ar", "heldout_loss": loss, "frechet": fd, "train_loss": 0.0}
-                          for v, loss, fd in (("clean", 1.0, 10.0), ("whitebox", 1.3, 25.0), ("clean_mp3", 2.0, 20.0),
-                                              ("whitebox_mp3", 2.2, 30.0))])
-    out = _effects(table).set_index("version")
-    assert out.loc["whitebox", "loss_increase"] == pytest.approx(0.3)
-    assert out.loc["whitebox", "frechet_ratio"] == pytest.approx(2.5)
-    assert out.loc["whitebox_mp3", "loss_increase"] == pytest.approx(0.1)  # against clean_mp3, not clean
-    assert out.loc["whitebox_mp3", "reference"] == "clean_mp3"
+def test_effects_pair_each_seed_with_the_matching_clean_model() -> None:
+    rows = [("clean", 0, 1.0, 10.0), ("clean", 1, 2.0, 30.0), ("whitebox", 0, 1.3, 25.0), ("whitebox", 1, 2.2, 55.0),
+            ("clean_mp3", 0, 2.0, 20.0), ("clean_mp3", 1, 2.0, 20.0), ("whitebox_mp3", 0, 2.2, 30.0),
+            ("whitebox_mp3", 1, 2.4, 30.0)]
+    table = pd.DataFrame([{"version": v, "kind": "ar", "seed": s, "heldout_loss": loss, "frechet": fd,
+                           "train_loss": 0.0} for v, s, loss, fd in rows])
+    paired = _paired(table).set_index(["version", "seed"])
+    assert paired.loc[("whitebox", 0), "loss_increase"] == pytest.approx(0.3)
+    assert paired.loc[("whitebox", 1), "loss_increase"] == pytest.approx(0.1)  # against clean seed 1, not seed 0
+    assert paired.loc[("whitebox_mp3", 0), "reference"] == "clean_mp3"
+    out = _effects(_paired(table)).set_index("version")
+    assert out.loc["whitebox", "loss_increase"] == pytest.approx(0.2)
+    assert out.loc["whitebox", "loss_increase_min"] == pytest.approx(0.1)
+    assert out.loc["whitebox", "frechet_ratio"] == pytest.approx(40.0 / 20.0)  # ratio of the seeds' means
+    assert out.loc["whitebox_mp3", "loss_increase"] == pytest.approx(0.15)  # against clean_mp3, not clean
+    assert out.loc["clean", "loss_increase"] == 0 and out.loc["whitebox", "seeds"] == 2
+    with pytest.raises(ValueError, match="seeds"):
+        EvalSpec.from_params({"seeds": 0})
 
 
 def test_step_spec_refuses_the_unseen_architecture_as_a_surrogate() -> None:

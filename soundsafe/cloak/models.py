@@ -1,6 +1,11 @@
 """Small generative models over log-mel frames (44.1 kHz, 2,048-point frames, hop 512, 64 mel bands, in
 normalised dB): what the cloak is optimised against (surrogates) and what the evaluation trains fresh.
 
+The log-mel has the usual floor: each excerpt's power is clamped at its loudest band-frame − ``TOP_DB`` (80 dB, as
+librosa's ``power_to_db`` and Whisper do). Without it a model would see digital silence at −80 dB re full power
+and a cloak could "fill" such bins with inaudible noise (+50 dB in the log domain): a change of representation a
+real training pipeline does not see.
+
 - ``ar``: an autoregressive model over frames, causal dilated convolutions predicting frame t + 1 from frames ≤ t
   (L1): the frame-level analogue of a token language model such as MusicGen's.
 - ``diffusion``: a denoising diffusion model over 64 × 32 patches (a small 2-D conv net told the noise level;
@@ -21,25 +26,29 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["KINDS", "MEL_BANDS", "ModelKind", "build_model", "log_mel"]
+__all__ = ["KINDS", "MEL_BANDS", "TOP_DB", "ModelKind", "build_model", "log_mel"]
 
 SAMPLE_RATE = 44100
 MEL_BANDS = 64
+TOP_DB = 80.0
 ModelKind = Literal["ar", "diffusion", "transformer"]
 KINDS: tuple[ModelKind, ...] = ("ar", "diffusion", "transformer")
 _MEL: dict[str, nn.Module] = {}
 
 
-def log_mel(audio: torch.Tensor) -> torch.Tensor:
-    """``(B, samples)`` → ``(B, frames, 64)``: log-mel power in dB / 20 (real music: mean about 0, std about 1);
-    differentiable in ``audio`` (the cloak's gradient flows through it)."""
+def log_mel(audio: torch.Tensor, top_db: float = TOP_DB) -> torch.Tensor:
+    """``(B, samples)`` → ``(B, frames, 64)``: log-mel power in dB / 20 (real music: mean about 0, std about 1),
+    floored per excerpt at its maximum − ``top_db``; differentiable in ``audio`` (the cloak's gradient flows
+    through it)."""
     import torchaudio
 
     if "mel" not in _MEL:
         _MEL["mel"] = torchaudio.transforms.MelSpectrogram(SAMPLE_RATE, n_fft=2048, hop_length=512,
                                                            n_mels=MEL_BANDS, f_max=16000.0)
-    power = _MEL["mel"].to(audio.device)(audio)
-    return (10 * torch.log10(power + 1e-8) / 20.0).transpose(1, 2)
+    power = _MEL["mel"].to(audio.device)(audio) + 1e-10
+    floor = power.detach().amax(dim=(-2, -1), keepdim=True) * 10 ** (-top_db / 10)
+    power = torch.maximum(power, floor)
+    return (10 * torch.log10(power) / 20.0).transpose(1, 2)
 
 
 class _Causal(nn.Module):

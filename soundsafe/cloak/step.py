@@ -46,6 +46,7 @@ class StepSpec:
     inner_lr: float = 1e-2
     margin_db: float = 3.0
     min_snr_db: float = 32.0
+    host_ceiling_db: float = 0.0
     seed: int = 0
 
     @classmethod
@@ -62,7 +63,8 @@ class StepSpec:
     def cloak_spec(self) -> CloakSpec:
         return CloakSpec(rounds=self.rounds, train_steps=self.train_steps, pgd_steps=self.pgd_steps, step=self.step,
                          crop_s=self.crop_s, batch=self.batch, lr=self.lr, inner_lr=self.inner_lr,
-                         budget=BudgetSpec(margin_db=self.margin_db, min_snr_db=self.min_snr_db))
+                         budget=BudgetSpec(margin_db=self.margin_db, min_snr_db=self.min_snr_db,
+                                           host_ceiling_db=self.host_ceiling_db))
 
 
 def run_cloak(ctx: StepContext) -> dict[str, float]:
