@@ -138,11 +138,25 @@ def test_effects_pair_each_seed_with_the_matching_clean_model() -> None:
     out = _effects(_paired(table)).set_index("version")
     assert out.loc["whitebox", "loss_increase"] == pytest.approx(0.2)
     assert out.loc["whitebox", "loss_increase_min"] == pytest.approx(0.1)
-    assert out.loc["whitebox", "frechet_ratio"] == pytest.approx(40.0 / 20.0)  # ratio of the seeds' means
+    assert out.loc["whitebox", "frechet_ratio"] == pytest.approx(40.0 / 20.0)  # ratio of the seeds' medians
     assert out.loc["whitebox_mp3", "loss_increase"] == pytest.approx(0.15)  # against clean_mp3, not clean
     assert out.loc["clean", "loss_increase"] == 0 and out.loc["whitebox", "seeds"] == 2
     with pytest.raises(ValueError, match="seeds"):
         EvalSpec.from_params({"seeds": 0})
+    outlier = pd.DataFrame([{"version": v, "kind": "ar", "seed": s, "heldout_loss": 1.0, "frechet": fd,
+                             "train_loss": 0.0} for v, fds in (("clean", (10.0, 20.0, 1e10)),
+                                                               ("whitebox", (30.0, 40.0, 50.0)))
+                            for s, fd in enumerate(fds)])
+    assert _effects(_paired(outlier)).set_index("version").loc["whitebox", "frechet_ratio"] == pytest.approx(2.0)
+
+
+def test_diffusion_samples_stay_in_range_even_from_a_wild_network() -> None:
+    model = build_model("diffusion")
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(50.0)  # an ε-net whose outputs explode
+    samples = model.sample(2, 16, torch.Generator().manual_seed(0))
+    assert torch.isfinite(samples).all() and samples.abs().max() <= 3.0
 
 
 def test_step_spec_refuses_the_unseen_architecture_as_a_surrogate() -> None:

@@ -7,7 +7,8 @@ from scratch; the effect of a cloak is its model's held-out loss and Fréchet di
 trained on the matching clean version (clean for the raw cloaks, clean-after-MP3 for the MP3 ones). Every
 (version, architecture) is trained with ``seeds`` seeds, and seed s of a cloaked version is compared with seed s of
 its clean reference (same initialisation, same crop order): the paired effect, its mean and its range over seeds.
-The Fréchet ratio is that of the seeds' mean distances. Imperceptibility of each cloak per track: SNR, NMR (the
+The Fréchet ratio is that of the seeds' median distances (a single model's Fréchet distance varies several-fold
+between seeds: free-running samples drift). Imperceptibility of each cloak per track: SNR, NMR (the
 project's psychoacoustic model), wideband PESQ.
 
 Files: ``summary.md``, ``learning.csv`` (one row per version, architecture and seed), ``effects.csv`` (per version
@@ -160,11 +161,11 @@ def _paired(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _effects(paired: pd.DataFrame) -> pd.DataFrame:
-    """Per version and architecture over seeds: mean held-out loss and Fréchet distance, the paired loss
-    increase (mean, lowest, highest) and the Fréchet ratio of the means (one model's Fréchet distance is noisy)."""
+    """Per version and architecture over seeds: mean held-out loss, median Fréchet distance, the paired loss
+    increase (mean, lowest, highest) and the Fréchet ratio of the medians (one model's Fréchet distance is noisy)."""
     grouped = paired.groupby(["version", "kind"], sort=False)
     table = grouped.agg(seeds=("seed", "count"), heldout_loss=("heldout_loss", "mean"),
-                        frechet=("frechet", "mean"), loss_increase=("loss_increase", "mean"),
+                        frechet=("frechet", "median"), loss_increase=("loss_increase", "mean"),
                         loss_increase_min=("loss_increase", "min"), loss_increase_max=("loss_increase", "max"),
                         reference=("reference", "first")).reset_index()
     means = table.set_index(["version", "kind"])["frechet"]
@@ -233,7 +234,7 @@ def _summary(learning: pd.DataFrame, quality: pd.DataFrame, m: dict[str, float],
         f"{spec.heldout_crops} clean test-split crops; Fréchet distance of {spec.samples} generated "
         f"{spec.crop_frames}-frame excerpts to them (64-band log-mel frames, floored {TOP_DB:g} dB under each "
         "excerpt's maximum).", "",
-        "| model | trained on | held-out loss | vs clean (mean, seeds' range) | Fréchet | vs clean |",
+        "| model | trained on | held-out loss | vs clean (mean, seeds' range) | Fréchet (median) | vs clean |",
         "|---|---|---|---|---|---|"]
     for row in learning.itertuples():
         lines.append(f"| {row.kind} | {row.version} | {_f(row.heldout_loss)} | {100 * row.loss_increase:+.1f} % "
