@@ -6,7 +6,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # numpy only for the annotation: `soundsafe --help` imports nothing heavy
+    import numpy as np
 
 __all__ = ["add_attribution_parser", "run_attribution"]
 
@@ -62,7 +65,7 @@ def _marks(args: argparse.Namespace) -> list:
     return [parse_mark(n, args.alpha, args.tse_alpha, args.pn_length, args.key) for n in names]
 
 
-def _read(path: Path) -> Any:
+def _read(path: Path) -> np.ndarray:
     from soundsafe.attribution.models import SAMPLE_RATE
     from soundsafe.audio.io import read_audio, resample
 

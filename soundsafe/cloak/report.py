@@ -168,8 +168,8 @@ def _effects(paired: pd.DataFrame) -> pd.DataFrame:
                         frechet=("frechet", "median"), loss_increase=("loss_increase", "mean"),
                         loss_increase_min=("loss_increase", "min"), loss_increase_max=("loss_increase", "max"),
                         reference=("reference", "first")).reset_index()
-    means = table.set_index(["version", "kind"])["frechet"]
-    table["frechet_ratio"] = [row.frechet / means.loc[(row.reference, row.kind)] for row in table.itertuples()]
+    medians = table.set_index(["version", "kind"])["frechet"]
+    table["frechet_ratio"] = [row.frechet / medians.loc[(row.reference, row.kind)] for row in table.itertuples()]
     return table
 
 
