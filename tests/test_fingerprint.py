@@ -21,6 +21,7 @@ from soundsafe.fingerprint.index import FingerprintIndex, embed_catalog
 from soundsafe.fingerprint.losses import LOSSES, nt_xent
 from soundsafe.fingerprint.model import build_encoder, save_encoder
 from soundsafe.fingerprint.train import TrainSpec, _batch, _degrade
+from soundsafe.fingerprint.views import PoolSpec, ViewPool
 from soundsafe.manifest import MANIFEST_NAME
 
 SR = 16000
@@ -69,7 +70,8 @@ def test_training_step_learns_a_batch(tracks: list[Track]) -> None:
     train = tracks[:3]
     clean, shifted, labels = _batch(train, np.array([[1, 2], [0, 2], [0, 1]]), spec, config,
                                     np.random.default_rng(0))
-    degraded = _degrade(shifted, SR, 2, torch.Generator().manual_seed(0))
+    pool = ViewPool(PoolSpec(crowds=2, rooms=1), SR)
+    degraded = _degrade(shifted, pool, 2, np.random.default_rng(0), torch.Generator().manual_seed(0))
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
     for _ in range(30):

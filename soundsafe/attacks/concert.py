@@ -21,10 +21,10 @@ from soundsafe.attacks.dynamics import torch_compressor
 from soundsafe.attacks.filters import apply_sos_fft, random_eq_sos
 from soundsafe.attacks.noise import add_at_snr, torch_add_at_snr
 
-__all__ = ["ATTACKS", "CONCERT_SNRS", "crowd_bank"]
+__all__ = ["ATTACKS", "CONCERT_SNRS", "VENUES", "concert_views", "crowd_bank"]
 
 CONCERT_SNRS = (10, 5, 0, -5, -10)
-_VENUES = ("club", "theatre", "hall", "arena")
+VENUES = ("club", "theatre", "hall", "arena")
 _BANK_SECONDS, _BANK_SIZE = 8.0, 3
 
 
@@ -64,7 +64,7 @@ def _concert_eval(audio: np.ndarray, sr: int, params: Mapping[str, Any], rng: np
         attack = get_attack(name)
         return attack.evaluate(x, sr, attack.strength(strength).params, np.random.default_rng(rng.integers(2**63)))
 
-    venue = _VENUES[int(rng.integers(0, len(_VENUES)))]
+    venue = VENUES[int(rng.integers(0, len(VENUES)))]
     x = run("reverb", venue, audio)
     x = add_at_snr(x, crowd(x.shape[0], x.shape[1], sr, rng), params["snr_db"])
     x = sosfilt(random_eq_sos(sr, 4, 6.0, rng), x, axis=0).astype(np.float32)
@@ -74,20 +74,38 @@ def _concert_eval(audio: np.ndarray, sr: int, params: Mapping[str, Any], rng: np
     return get_attack("pitch_shift").evaluate(x, sr, {"semitones": cents / 100}, rng) if abs(cents) >= 1 else x
 
 
-def _concert_train(x: Any, sr: int, params: Mapping[str, Any], generator: Any) -> Any:
+def concert_views(x: Any, sr: int, snr_db: float, drift_cents: float, generator: Any, noise: Any,
+                  irs: np.ndarray | None = None) -> Any:
+    """The training concert chain with the room and crowd given: ``x`` ``(B, C, n)`` through ``irs`` (``(B, C, C,
+    taps)``, :func:`~soundsafe.attacks.reverb.convolve_irs`; None: no room), ``noise`` ``(B, C, n)`` added at
+    ``snr_db``, then a random phone EQ, the compressor, soft clipping and a pitch drift up to ``drift_cents``.
+    The registry's ``concert`` draws the room and crowd from small fixed banks; a caller that trains long on it
+    passes fresh ones (:mod:`soundsafe.fingerprint.views`)."""
     import torch
 
     from soundsafe.attacks.registry import get_attack
+    from soundsafe.attacks.reverb import convolve_irs
 
-    venue = _VENUES[int(torch.randint(0, len(_VENUES), (1,), generator=generator))]
-    y = get_attack("reverb").train(x, sr, {"room": venue}, generator)
-    y = torch_add_at_snr(y, _crowd_noise_torch(y, sr, generator), params["snr_db"])
+    y = convolve_irs(x, irs) if irs is not None else x
+    y = torch_add_at_snr(y, noise.to(y), snr_db)
     seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
     y = apply_sos_fft(y, sr, random_eq_sos(sr, 4, 6.0, np.random.default_rng(seed)))
     y = torch_compressor(y, sr, -24.0, 4.0, 5.0, 100.0)
     y = get_attack("soft_clip").train(y, sr, {"drive_db": 6.0}, generator)
-    cents = (2 * float(torch.rand(1, generator=generator)) - 1) * params["drift_cents"]
+    cents = (2 * float(torch.rand(1, generator=generator)) - 1) * drift_cents
     return get_attack("pitch_shift").train(y, sr, {"semitones": cents / 100}, generator) if abs(cents) >= 1 else y
+
+
+def _concert_train(x: Any, sr: int, params: Mapping[str, Any], generator: Any) -> Any:
+    import torch
+
+    from soundsafe.attacks.reverb import _TRAIN_BANK, _train_bank
+
+    venue = VENUES[int(torch.randint(0, len(VENUES), (1,), generator=generator))]
+    picks = torch.randint(0, _TRAIN_BANK, (x.shape[0],), generator=generator).tolist()
+    irs = _train_bank(venue, sr, x.shape[1])[picks]
+    return concert_views(x, sr, params["snr_db"], params["drift_cents"], generator,
+                         _crowd_noise_torch(x, sr, generator), irs)
 
 
 ATTACKS = (

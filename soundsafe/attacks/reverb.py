@@ -18,7 +18,7 @@ from scipy.signal import oaconvolve
 
 from soundsafe.attacks.base import Attack, Strength
 
-__all__ = ["ATTACKS", "ROOMS", "room_impulses"]
+__all__ = ["ATTACKS", "ROOMS", "convolve_irs", "room_impulses"]
 
 # name: (length, width, height in metres, target RT60 in seconds)
 ROOMS: dict[str, tuple[float, float, float, float]] = {
@@ -82,20 +82,27 @@ def _train_bank(room: str, sr: int, channels: int) -> np.ndarray:
     return np.stack([np.pad(ir, ((0, 0), (0, 0), (0, taps - ir.shape[-1]))) for ir in irs])
 
 
-def _reverb_train(x: Any, sr: int, params: Mapping[str, Any], generator: Any) -> Any:
+def convolve_irs(x: Any, irs: np.ndarray) -> Any:
+    """``x`` ``(B, speakers, n)`` through one impulse response set per item, ``irs`` ``(B, mics, speakers, taps)``,
+    by FFT, cut to ``n`` and scaled back to each item's input energy (differentiable in ``x``)."""
     import torch
 
-    batch, channels, n = x.shape
-    picks = torch.randint(0, _TRAIN_BANK, (batch,), generator=generator).tolist()
-    bank = _train_bank(params["room"], sr, channels)
-    taps = bank.shape[-1]
+    n, taps = x.shape[-1], irs.shape[-1]
     size = 1 << int(np.ceil(np.log2(n + taps)))
-    spectra = torch.fft.rfft(torch.from_numpy(bank[picks]).to(x), n=size)  # (B, mics, speakers, F)
+    spectra = torch.fft.rfft(torch.from_numpy(np.ascontiguousarray(irs)).to(x), n=size)  # (B, mics, speakers, F)
     y = torch.fft.irfft(torch.einsum("bmsf,bsf->bmf", spectra, torch.fft.rfft(x, n=size)), n=size)[..., :n]
     dims = (1, 2)
     scale = torch.sqrt(x.detach().pow(2).sum(dims, keepdim=True) / y.detach().pow(2).sum(dims, keepdim=True)
                        .clamp_min(1e-12))
     return y * scale
+
+
+def _reverb_train(x: Any, sr: int, params: Mapping[str, Any], generator: Any) -> Any:
+    import torch
+
+    batch, channels, _ = x.shape
+    picks = torch.randint(0, _TRAIN_BANK, (batch,), generator=generator).tolist()
+    return convolve_irs(x, _train_bank(params["room"], sr, channels)[picks])
 
 
 ATTACKS = (

@@ -20,17 +20,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from soundsafe.attacks import apply_training_attack
+from soundsafe.attacks import apply_attack
+from soundsafe.attacks.concert import CONCERT_SNRS
 from soundsafe.fingerprint.config import FingerprintConfig
 from soundsafe.fingerprint.data import Track, descriptors, load_tracks, nearest_tracks, random_window
 from soundsafe.fingerprint.losses import LOSSES
 from soundsafe.fingerprint.model import FingerprintEncoder, build_encoder, save_encoder
+from soundsafe.fingerprint.views import SEEDS_PER_POOL, VALIDATION_SEED, PoolSpec, ViewPool
 from soundsafe.params import section_spec
 from soundsafe.progress import progress
 
-__all__ = ["TrainSpec", "retrieval_top1", "train_encoder"]
+__all__ = ["TrainSpec", "retrieval_top1", "train_encoder", "validation_queries"]
 
-SNR_STRENGTHS = ("+10dB", "+5dB", "+0dB", "-5dB", "-10dB")
+_VALIDATION_CACHE: dict[tuple[Any, ...], tuple[torch.Tensor, np.ndarray]] = {}
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,10 @@ class TrainSpec:
     temperature: float = 0.1
     hard_share: float = 0.25  # share of a batch that is one track's nearest neighbours by descriptor
     max_offset_s: float = 0.125  # half the index hop: how far a query window can sit from an index window
-    groups: int = 4  # degradation strengths per batch (the attack takes one strength per call)
+    groups: int = 4  # degradation strengths per batch (the chain takes one SNR per call)
+    pool_crowds: int = 64  # crowds (8 s each) and impulse responses per venue in the changing pool
+    pool_rooms: int = 8
+    pool_refresh: float = 0.25  # crowds and impulse responses each replaced per step (on average)
     val_every: int = 100
     val_queries: int = 48
     patience: int = 4  # validations without improvement before stopping
@@ -61,13 +66,12 @@ class TrainSpec:
         return spec
 
 
-def _degrade(views: torch.Tensor, sr: int, groups: int, generator: torch.Generator) -> torch.Tensor:
-    """Concert degradation at a spread of SNRs: the batch is split into ``groups``, each with its own strength."""
-    out = []
-    for part in torch.tensor_split(views, min(groups, len(views))):
-        strength = SNR_STRENGTHS[int(torch.randint(len(SNR_STRENGTHS), (1,), generator=generator))]
-        out.append(apply_training_attack("concert", part[:, None], sr, strength, generator)[:, 0])
-    return torch.cat(out)
+def _degrade(views: torch.Tensor, pool: ViewPool, groups: int, rng: np.random.Generator,
+             generator: torch.Generator) -> torch.Tensor:
+    """Concert degradation at a spread of SNRs: the batch is split into ``groups``, each with its own SNR."""
+    with torch.no_grad():  # the views are data: nothing learns through the degradation
+        return torch.cat([pool.degrade(part, float(CONCERT_SNRS[int(rng.integers(len(CONCERT_SNRS)))]), rng,
+                                       generator) for part in torch.tensor_split(views, min(groups, len(views)))])
 
 
 def _batch(tracks: list[Track], neighbours: np.ndarray, spec: TrainSpec, config: FingerprintConfig,
@@ -88,12 +92,30 @@ def _batch(tracks: list[Track], neighbours: np.ndarray, spec: TrainSpec, config:
     return (torch.from_numpy(np.stack(clean)), torch.from_numpy(np.stack(shifted)), torch.tensor(chosen))
 
 
+def validation_queries(tracks: list[Track], queries: int, strength: str, sample_rate: int, window: int,
+                       seed: int = 0) -> tuple[torch.Tensor, np.ndarray]:
+    """``queries`` random windows of ``tracks`` degraded by the evaluation's ``concert`` at ``strength`` (a new
+    room and crowd each, seeded from :data:`~soundsafe.fingerprint.views.VALIDATION_SEED`), and the track each
+    came from. Cached: validation asks for the same ones every time."""
+    key = (tuple(t.track_id for t in tracks), queries, strength, sample_rate, window, seed)
+    if key not in _VALIDATION_CACHE:
+        rng = np.random.default_rng(seed)
+        picks = rng.integers(0, len(tracks), queries)
+        degraded = [apply_attack("concert", random_window(tracks[i], window, rng)[:, None], sample_rate, strength,
+                                 seed=VALIDATION_SEED + seed * queries + q)[:, 0] for q, i in enumerate(picks)]
+        _VALIDATION_CACHE.clear()  # one set at a time: a run validates on one
+        _VALIDATION_CACHE[key] = (torch.from_numpy(np.stack(degraded).astype(np.float32)), picks)
+    return _VALIDATION_CACHE[key]
+
+
 @torch.no_grad()
 def retrieval_top1(encoder: FingerprintEncoder, tracks: list[Track], queries: int, strength: str,
                    seed: int = 0) -> float:
-    """Top-1 track accuracy of degraded windows (one window each) against every clean window (0.25 s hop)."""
+    """Top-1 track accuracy of degraded windows (:func:`validation_queries`, one window each) against every clean
+    window (0.25 s hop)."""
     c = encoder.config
     n, hop = c.window_samples, c.sample_rate // 4
+    degraded, picks = validation_queries(tracks, queries, strength, c.sample_rate, n, seed)
     encoder.eval()
     refs, owners = [], []
     for i, t in enumerate(tracks):
@@ -102,11 +124,6 @@ def retrieval_top1(encoder: FingerprintEncoder, tracks: list[Track], queries: in
         refs.append(encoder(torch.from_numpy(windows)))
         owners += [i] * len(windows)
     catalog, owner = torch.cat(refs), torch.tensor(owners)
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(tracks), queries)
-    windows = torch.from_numpy(np.stack([random_window(tracks[i], n, rng) for i in picks]))
-    generator = torch.Generator().manual_seed(seed)
-    degraded = apply_training_attack("concert", windows[:, None], c.sample_rate, strength, generator)[:, 0]
     hits = owner[(encoder(degraded) @ catalog.T).argmax(1)]
     encoder.train()
     return float((hits == torch.from_numpy(picks)).float().mean())
@@ -122,6 +139,8 @@ def train_encoder(spec: TrainSpec, config: FingerprintConfig, manifest: Path, ou
     torch.manual_seed(spec.seed)
     rng = np.random.default_rng(spec.seed)
     generator = torch.Generator().manual_seed(spec.seed)
+    pool = ViewPool(PoolSpec(crowds=spec.pool_crowds, rooms=spec.pool_rooms, crowd_refresh=spec.pool_refresh,
+                             room_refresh=spec.pool_refresh), config.sample_rate, first_seed=spec.seed * SEEDS_PER_POOL)
     train = load_tracks(manifest, ["train"], config.sample_rate)
     held_out = load_tracks(manifest, ["val"], config.sample_rate)
     if len(train) < 2:
@@ -138,7 +157,8 @@ def train_encoder(spec: TrainSpec, config: FingerprintConfig, manifest: Path, ou
     bar = progress(range(spec.steps), desc="train fingerprint", total=spec.steps, unit="step")
     for step in bar:
         clean, shifted, labels = _batch(train, neighbours, spec, config, rng)
-        degraded = _degrade(shifted, config.sample_rate, spec.groups, generator)
+        pool.refresh(rng)
+        degraded = _degrade(shifted, pool, spec.groups, rng, generator)
         z = encoder(torch.stack([clean, degraded], dim=1).reshape(-1, clean.shape[1]))  # rows 2i, 2i+1: a pair
         loss = loss_fn(z, labels.repeat_interleave(2), **kwargs)
         if penalty is not None:
@@ -168,4 +188,5 @@ def train_encoder(spec: TrainSpec, config: FingerprintConfig, manifest: Path, ou
     seconds = time.perf_counter() - started
     return {"steps": float(step + 1), "best_val_top1_0db": best, "final_loss": float(loss.detach()),
             "seconds_per_step": seconds / (step + 1), "windows_per_second": 2 * seen / seconds,
-            "parameters": float(encoder.parameter_count()), "train_tracks": float(len(train))}
+            "parameters": float(encoder.parameter_count()), "train_tracks": float(len(train)),
+            "crowds_heard": float(pool.crowds_made), "rooms_heard": float(pool.rooms_made)}
