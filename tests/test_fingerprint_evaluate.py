@@ -16,6 +16,7 @@ from soundsafe.fingerprint.evaluate import (
     retrieval,
     streaming,
     streams,
+    target_lines,
 )
 
 SR = 8000
@@ -95,3 +96,20 @@ def test_streaming_shows_the_first_answer_at_once_and_confirms_a_change() -> Non
     assert result["noise_false_positive_rate"] == 0.0
     assert result["raw_flips_per_minute"] == pytest.approx(4 / (8 / 60))
     assert result["flips_per_minute"] == pytest.approx(1 / (8 / 60))
+
+
+def test_target_lines_say_what_is_met_and_by_how_much_the_rest_falls_short() -> None:
+    rows = [("soundsafe", 0, 5.0, 0.95), ("chromaprint", 0, 5.0, 0.43), ("soundsafe", 5, 3.0, 0.70),
+            ("chromaprint", 5, 3.0, 0.60), ("soundsafe", 5, 1.0, 0.40), ("chromaprint", 5, 1.0, 0.0)]
+    summary = pd.DataFrame(rows, columns=["system", "snr_db", "seconds", "top1"])
+    live = {"time_to_first_correct_s": 4.0, "noise_false_positive_rate": 0.005, "flips_per_minute": 0.5}
+    lines = {line.split(" | ")[0].lstrip("| "): line for line in target_lines(summary, live)[2:]}
+    assert lines["Top-1 at 5 s / +0 dB"].endswith("| met |")
+    assert lines["Top-1 at 1 s / +5 dB"].endswith("| 0.100 |")  # 0.40 against 0.50
+    assert "Top-1 at 10 s / +5 dB" not in lines  # not measured: left out
+    assert lines["lead over chromaprint at 5 s / +0 dB"].endswith("| met |")
+    assert lines["lead over chromaprint at 3 s / +5 dB"].endswith("| 0.050 |")  # a 0.10 lead against 0.15
+    assert "lead over chromaprint at 1 s / +5 dB" not in lines  # leads count from 3 s
+    assert lines["streaming time to first correct s"].endswith("| 1.000 |")
+    assert lines["streaming noise false positive rate"].endswith("| met |")
+    assert lines["streaming flips per minute"].endswith("| met |")  # at the limit is met

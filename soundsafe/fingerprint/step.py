@@ -113,6 +113,7 @@ def run_evaluate(ctx: StepContext) -> dict[str, float]:
         streaming,
         streams,
         summarize,
+        target_lines,
     )
     from soundsafe.fingerprint.index import FingerprintIndex
     from soundsafe.fingerprint.landmark import LandmarkCatalog
@@ -167,6 +168,7 @@ def run_evaluate(ctx: StepContext) -> dict[str, float]:
     lines += [f"| {s} | {thresholds[s]:.3f} | {v['time_to_first_correct_s']:.1f} | {v['identified_rate']:.2f} | "
               f"{v['noise_false_positive_rate']:.3f} | {v['flips_per_minute']:.2f} ({v['raw_flips_per_minute']:.2f}) |"
               for s, v in live.items()]
+    lines += ["", *target_lines(summary, live.get("soundsafe", {}))]
     write_text(out / "summary.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
     ctx.run.log_artifact(out / "top1_vs_snr.png", artifact_path="fingerprint")

@@ -5,9 +5,10 @@ of 8 s: enough for the watermark, which must survive the chain, but an encoder t
 learns those few crowds and rooms by heart. Measured on real music (2026-12-07; validation = 192 held-out 1 s
 windows through the evaluation's ``concert`` at 0 dB with rooms and crowds never trained on): 3,000 steps on the
 banks 0.72, a 6,000-step run on the banks (stopped early at 4,250) 0.77 (their own bank-degraded validation said
-0.79 and 0.88), and 3,500 steps on this pool (stopped early) 0.84; on 84 test queries a cell (concert + phone upload), 5 s at 0 dB went 0.82 → 0.93 and 10 s at
-−5 dB 0.79 → 0.93. Here a pool of crowds and impulse responses is drawn from a seed range and a few are replaced
-every step, so over a run the encoder hears about a thousand of each; validation draws from a disjoint seed range
+0.79 and 0.88), and 3,500 steps on this pool (stopped early) 0.84; on 84 test queries a cell (concert + phone
+upload), 5 s at 0 dB went 0.82 → 0.93 and 10 s at −5 dB 0.79 → 0.93 against the first.
+Here a pool of crowds and impulse responses is drawn from a seed range and a few are replaced every step, so over
+a run the encoder hears about a thousand of each; validation draws from a disjoint seed range
 (:data:`VALIDATION_SEED`).
 """
 
