@@ -21,10 +21,11 @@ from soundsafe.attacks.dynamics import torch_compressor
 from soundsafe.attacks.filters import apply_sos_fft, random_eq_sos
 from soundsafe.attacks.noise import add_at_snr, torch_add_at_snr
 
-__all__ = ["ATTACKS", "CONCERT_SNRS", "VENUES", "concert_views", "crowd_bank"]
+__all__ = ["ATTACKS", "CONCERT_SNRS", "DRIFT_CENTS", "VENUES", "concert_views", "crowd_bank"]
 
 CONCERT_SNRS = (10, 5, 0, -5, -10)
 VENUES = ("club", "theatre", "hall", "arena")
+DRIFT_CENTS = 20.0  # the band's pitch drift, at most
 _BANK_SECONDS, _BANK_SIZE = 8.0, 3
 
 
@@ -75,9 +76,9 @@ def _concert_eval(audio: np.ndarray, sr: int, params: Mapping[str, Any], rng: np
 
 
 def concert_views(x: Any, sr: int, snr_db: float, drift_cents: float, generator: Any, noise: Any,
-                  irs: np.ndarray | None = None) -> Any:
+                  irs: np.ndarray) -> Any:
     """The training concert chain with the room and crowd given: ``x`` ``(B, C, n)`` through ``irs`` (``(B, C, C,
-    taps)``, :func:`~soundsafe.attacks.reverb.convolve_irs`; None: no room), ``noise`` ``(B, C, n)`` added at
+    taps)``, :func:`~soundsafe.attacks.reverb.convolve_irs`), ``noise`` ``(B, C, n)`` added at
     ``snr_db``, then a random phone EQ, the compressor, soft clipping and a pitch drift up to ``drift_cents``.
     The registry's ``concert`` draws the room and crowd from small fixed banks; a caller that trains long on it
     passes fresh ones (:mod:`soundsafe.fingerprint.views`)."""
@@ -86,7 +87,7 @@ def concert_views(x: Any, sr: int, snr_db: float, drift_cents: float, generator:
     from soundsafe.attacks.registry import get_attack
     from soundsafe.attacks.reverb import convolve_irs
 
-    y = convolve_irs(x, irs) if irs is not None else x
+    y = convolve_irs(x, irs)
     y = torch_add_at_snr(y, noise.to(y), snr_db)
     seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
     y = apply_sos_fft(y, sr, random_eq_sos(sr, 4, 6.0, np.random.default_rng(seed)))
@@ -99,11 +100,10 @@ def concert_views(x: Any, sr: int, snr_db: float, drift_cents: float, generator:
 def _concert_train(x: Any, sr: int, params: Mapping[str, Any], generator: Any) -> Any:
     import torch
 
-    from soundsafe.attacks.reverb import _TRAIN_BANK, _train_bank
+    from soundsafe.attacks.reverb import bank_irs
 
     venue = VENUES[int(torch.randint(0, len(VENUES), (1,), generator=generator))]
-    picks = torch.randint(0, _TRAIN_BANK, (x.shape[0],), generator=generator).tolist()
-    irs = _train_bank(venue, sr, x.shape[1])[picks]
+    irs = bank_irs(venue, sr, x.shape[1], x.shape[0], generator)
     return concert_views(x, sr, params["snr_db"], params["drift_cents"], generator,
                          _crowd_noise_torch(x, sr, generator), irs)
 
@@ -115,7 +115,8 @@ ATTACKS = (
            source="seed 001: crowd noise at −10…+10 dB SNR", tags=frozenset({"noise", "concert"})),
     Attack(name="concert", family="concert",
            summary="live capture: venue RIR, crowd at an SNR, phone EQ, compressor, saturation, pitch drift",
-           strengths=tuple(Strength(f"{s:+d}dB", {"snr_db": float(s), "drift_cents": 20.0}) for s in CONCERT_SNRS),
+           strengths=tuple(Strength(f"{s:+d}dB", {"snr_db": float(s), "drift_cents": DRIFT_CENTS})
+                           for s in CONCERT_SNRS),
            default="+0dB", evaluate=_concert_eval, train=_concert_train, train_mode="differentiable",
            source="seed 001's concert degradation list", tags=frozenset({"concert", "desync"})),
 )

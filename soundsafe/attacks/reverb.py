@@ -18,7 +18,7 @@ from scipy.signal import oaconvolve
 
 from soundsafe.attacks.base import Attack, Strength
 
-__all__ = ["ATTACKS", "ROOMS", "convolve_irs", "room_impulses"]
+__all__ = ["ATTACKS", "ROOMS", "bank_irs", "convolve_irs", "room_impulses"]
 
 # name: (length, width, height in metres, target RT60 in seconds)
 ROOMS: dict[str, tuple[float, float, float, float]] = {
@@ -97,12 +97,16 @@ def convolve_irs(x: Any, irs: np.ndarray) -> Any:
     return y * scale
 
 
-def _reverb_train(x: Any, sr: int, params: Mapping[str, Any], generator: Any) -> Any:
+def bank_irs(room: str, sr: int, channels: int, batch: int, generator: Any) -> np.ndarray:
+    """``(batch, channels, channels, taps)``: a random one of the training bank's responses of ``room`` per item."""
     import torch
 
-    batch, channels, _ = x.shape
     picks = torch.randint(0, _TRAIN_BANK, (batch,), generator=generator).tolist()
-    return convolve_irs(x, _train_bank(params["room"], sr, channels)[picks])
+    return _train_bank(room, sr, channels)[picks]
+
+
+def _reverb_train(x: Any, sr: int, params: Mapping[str, Any], generator: Any) -> Any:
+    return convolve_irs(x, bank_irs(params["room"], sr, x.shape[1], x.shape[0], generator))
 
 
 ATTACKS = (

@@ -139,12 +139,12 @@ def train_encoder(spec: TrainSpec, config: FingerprintConfig, manifest: Path, ou
     torch.manual_seed(spec.seed)
     rng = np.random.default_rng(spec.seed)
     generator = torch.Generator().manual_seed(spec.seed)
-    pool = ViewPool(PoolSpec(crowds=spec.pool_crowds, rooms=spec.pool_rooms, crowd_refresh=spec.pool_refresh,
-                             room_refresh=spec.pool_refresh), config.sample_rate, first_seed=spec.seed * SEEDS_PER_POOL)
     train = load_tracks(manifest, ["train"], config.sample_rate)
     held_out = load_tracks(manifest, ["val"], config.sample_rate)
     if len(train) < 2:
         raise ValueError(f"{manifest}: fingerprint training needs ≥ 2 training tracks, found {len(train)}")
+    pool = ViewPool(PoolSpec(crowds=spec.pool_crowds, rooms=spec.pool_rooms, crowd_refresh=spec.pool_refresh,
+                             room_refresh=spec.pool_refresh), config.sample_rate, first_seed=spec.seed * SEEDS_PER_POOL)
     neighbours = nearest_tracks(descriptors(train, config.sample_rate), k=spec.batch)
     encoder = build_encoder(config) if init is None else init.train()
     optimizer = torch.optim.Adam(encoder.parameters(), lr=spec.lr)

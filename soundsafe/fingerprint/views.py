@@ -15,12 +15,11 @@ a run the encoder hears about a thousand of each; validation draws from a disjoi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 
-from soundsafe.attacks.concert import VENUES, concert_views
+from soundsafe.attacks.concert import DRIFT_CENTS, VENUES, concert_views
 from soundsafe.attacks.crowd import crowd
 from soundsafe.attacks.reverb import room_impulses
 
@@ -28,7 +27,6 @@ __all__ = ["SEEDS_PER_POOL", "VALIDATION_SEED", "PoolSpec", "ViewPool"]
 
 VALIDATION_SEED = 2_000_000_000  # crowds and rooms from here on are never trained on (pyroomacoustics: < 2**31)
 SEEDS_PER_POOL = 10**5  # seeds a pool may draw in a run (crowds and rooms made: a few thousand)
-DRIFT_CENTS = 20.0  # the concert attack's pitch drift
 
 
 @dataclass(frozen=True)
@@ -99,7 +97,6 @@ class ViewPool:
     def degrade(self, views: torch.Tensor, snr_db: float, rng: np.random.Generator,
                 generator: torch.Generator) -> torch.Tensor:
         """Mono ``views`` ``(B, n)`` through the concert chain at ``snr_db`` with this pool's rooms and crowds."""
-        x = views[:, None]
         noise = self.noise(len(views), views.shape[1], rng)
-        out: Any = concert_views(x, self.sr, snr_db, DRIFT_CENTS, generator, noise, self.irs(len(views), rng))
-        return out[:, 0]
+        return concert_views(views[:, None], self.sr, snr_db, DRIFT_CENTS, generator, noise,
+                             self.irs(len(views), rng))[:, 0]
